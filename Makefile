@@ -1,0 +1,50 @@
+# freshtoken: `make run` to try it locally, `make test` to run every test.
+SHELL := /bin/bash
+GO    ?= go
+# The executable name must match host.json customHandler.description.defaultExecutablePath.
+BIN   := freshtoken
+
+.PHONY: all build dist run test test-unit test-e2e faults fuzz vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./handler
+
+# The artifact for Azure (Linux plans): a static Linux amd64 binary at the app root.
+dist:
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN) ./handler
+
+# Azurite (the Table Storage emulator) comes from npm, pinned by package-lock.json.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# Starts Azurite, the local OAuth2 development server and the handler standalone, and prints
+# the URL to open. Ctrl-C stops all three.
+run: node_modules/.package-lock.json
+	cd e2e && $(GO) run ./cmd/devrun
+
+vet:
+	$(GO) vet ./...
+	cd e2e && $(GO) vet ./...
+
+# Every test: unit, integration (Azurite) and end-to-end (the built handler driven as the
+# Functions host drives it, against a real OAuth2 server).
+test: node_modules/.package-lock.json vet
+	$(GO) test -race -count=1 ./...
+	cd e2e && $(GO) test -race -count=1 -timeout 20m ./...
+
+# The full fault-injection suite (issue: never lose a refresh token).
+faults: node_modules/.package-lock.json
+	cd e2e && FAULT_RUNS=$${FAULT_RUNS:-200} $(GO) test -count=1 -timeout 60m -run 'TestFaults' -v ./faults/
+
+# A short run of every fuzz target (FUZZTIME=30s by default per target).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./internal/...); do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$pkg; \
+	  done; done
+
+clean:
+	rm -f $(BIN) $(BIN).exe

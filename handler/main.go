@@ -1,0 +1,20 @@
+// Command freshtoken is the Azure Functions custom handler (and standalone server) that keeps
+// OAuth2 token pairs fresh in Azure Table Storage.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "freshtoken:", err)
+		os.Exit(1)
+	}
+}

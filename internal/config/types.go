@@ -1,0 +1,58 @@
+package config
+
+import (
+	"time"
+
+	"github.com/freshtoken/freshtoken/internal/provider"
+	"github.com/rs/zerolog"
+)
+
+// Config is every setting, read once at start-up by Load.
+type Config struct {
+	// CustomHandlerPort is FUNCTIONS_CUSTOMHANDLER_PORT: set when the Functions host runs us.
+	// Empty means standalone: serve on BindAddress:Port and run the schedule ourselves.
+	CustomHandlerPort string
+	Port              string // PORT, default 7071 (standalone)
+	BindAddress       string // BIND_ADDRESS, default 127.0.0.1 (standalone)
+	// PublicBaseURL is where browsers reach the app: https://$WEBSITE_HOSTNAME in Azure,
+	// else http://localhost:<Port>. Used for default redirect URLs and in messages.
+	PublicBaseURL string
+
+	Store       Store
+	Connections []Connection
+
+	Schedule string        // REFRESH_SCHEDULE (NCRONTAB), default "0 */15 * * * *"
+	Margin   time.Duration // REFRESH_MARGIN, default 30m
+
+	LogLevel  zerolog.Level // LOG_LEVEL, default info
+	LogFormat string        // LOG_FORMAT: "json" (default) or "console"
+}
+
+// Store says where the token table lives. Exactly one of ConnectionString and Endpoint is set.
+type Store struct {
+	// ConnectionString is TOKEN_STORE_CONNECTION, else AzureWebJobsStorage.
+	ConnectionString string
+	// Endpoint is TOKEN_STORE_ENDPOINT: Microsoft Entra auth through azidentity.
+	Endpoint string
+	// ManagedIdentityClientID is AZURE_CLIENT_ID: a user-assigned identity, with Endpoint.
+	ManagedIdentityClientID string
+	Table                   string // TOKEN_TABLE, default OAuthTokens
+}
+
+// Connection is one OAUTH_<NAME>_* group, resolved against its preset.
+type Connection struct {
+	Name string // lower-case letters, digits and '-'
+	// Preset is the provider preset with the connection's overrides applied (AUTH_URL,
+	// TOKEN_URL, AUTH_STYLE, PKCE). For custom, built from the settings alone.
+	Preset       provider.Preset
+	ClientID     string
+	ClientSecret string
+	Scopes       []string // split on spaces and commas, empty parts dropped
+	RedirectURL  string
+}
+
+// AuthorizeURL is where a person opens the consent flow for c (in Azure, a function key must be
+// added as ?code=...).
+func (c Config) AuthorizeURL(name string) string {
+	return c.PublicBaseURL + "/api/authorize/" + name
+}

@@ -1,0 +1,491 @@
+// Package refresh runs one RefreshTimer pass: it reads every connection with one table query,
+// refreshes those whose access token is due, and stores each new pair with the status beside
+// it. A lease written conditionally on the Status row's ETag before the provider is called makes
+// sure two passes (two processes, a manual run beside the schedule, a retry) never send the same
+// refresh token twice.
+package refresh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/freshtoken/freshtoken/internal/provider"
+	"github.com/freshtoken/freshtoken/internal/redact"
+	"github.com/freshtoken/freshtoken/internal/store"
+	"github.com/freshtoken/freshtoken/internal/tokenclient"
+	"github.com/rs/zerolog"
+)
+
+// Store is the token table as a pass uses it.
+type Store interface {
+	List(ctx context.Context) (map[string]*store.Connection, error)
+	Get(ctx context.Context, name string) (*store.Connection, error)
+	Lease(ctx context.Context, c *store.Connection, st store.Status) error
+	Commit(ctx context.Context, c *store.Connection, t store.Tokens, st store.Status) error
+	SetStatus(ctx context.Context, c *store.Connection, st store.Status) error
+}
+
+// TokenSource refreshes one connection's token pair (a *tokenclient.Client).
+type TokenSource interface {
+	Refresh(ctx context.Context, refreshToken string) (*tokenclient.Token, error)
+}
+
+// Connection is a configured connection as a pass sees it.
+type Connection struct {
+	Name         string
+	Preset       provider.Preset
+	Client       TokenSource
+	AuthorizeURL string // where a person consents again
+}
+
+// Options configure a Refresher. Zero durations take the documented defaults.
+type Options struct {
+	Store       Store
+	Connections []Connection
+	// Margin: a token is due when it expires within it. Default 30m.
+	Margin time.Duration
+	// LeaseDuration bounds one connection's refresh, provider call and commit included; it must
+	// outlive the slowest of them. Default 3m.
+	LeaseDuration time.Duration
+	// Owner names this process in leases (host name, worker id, pid).
+	Owner string
+	Now   func() time.Time
+	Log   zerolog.Logger
+	// Concurrency bounds connections refreshed at once. Default 4.
+	Concurrency int
+	// Jitter returns a factor in [0.8, 1.2) for backoff; default random.
+	Jitter func() float64
+}
+
+// Refresher runs passes. It is safe for concurrent use: concurrent passes in one process
+// exclude each other through the same table lease as passes in different processes.
+type Refresher struct {
+	o Options
+
+	mu      sync.Mutex
+	seq     int
+	pending map[string]pendingPair // pairs the provider issued that could not be stored yet
+}
+
+// pendingPair is a token pair held in memory because storing it failed.
+type pendingPair struct {
+	conn   *store.Connection // as leased: its ETags guard the later write
+	tokens store.Tokens
+	status store.Status
+	sent   string // fingerprint of the refresh token that was exchanged for it
+}
+
+// New returns a Refresher with defaults applied.
+func New(o Options) *Refresher {
+	if o.Margin <= 0 {
+		o.Margin = 30 * time.Minute
+	}
+	if o.LeaseDuration <= 0 {
+		o.LeaseDuration = 3 * time.Minute
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Jitter == nil {
+		o.Jitter = func() float64 { return 0.8 + 0.4*rand.Float64() }
+	}
+	return &Refresher{o: o, pending: map[string]pendingPair{}}
+}
+
+// Outcome is what a pass did with one connection.
+type Outcome string
+
+const (
+	Refreshed    Outcome = "refreshed"
+	NotDue       Outcome = "not due"
+	NotConnected Outcome = "not connected"
+	InProgress   Outcome = "in progress elsewhere"
+	Failed       Outcome = "failed"
+)
+
+// Result is one connection's line in a pass.
+type Result struct {
+	Connection string
+	Outcome    Outcome
+	// Detail says why, in words safe to log (no secret).
+	Detail string
+	// Expiry is the access token's expiry after the pass (zero when unknown).
+	Expiry time.Time
+	// Class is the failure class (revoked, transient, ambiguous, storage) when Outcome is Failed.
+	Class string
+}
+
+// Line renders r for the invocation's Logs.
+func (r Result) Line() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", r.Connection, r.Outcome)
+	if r.Class != "" {
+		fmt.Fprintf(&b, " (%s)", r.Class)
+	}
+	if r.Detail != "" {
+		fmt.Fprintf(&b, ": %s", r.Detail)
+	}
+	if !r.Expiry.IsZero() {
+		fmt.Fprintf(&b, "; access token expires %s", r.Expiry.UTC().Format(time.RFC3339))
+	}
+	return b.String()
+}
+
+// Report is a whole pass.
+type Report struct {
+	Results []Result
+	// Err is set when the pass could not run at all (the table could not be read).
+	Err error
+}
+
+// Failed says whether the invocation must be reported as failed: the table could not be read,
+// or a due connection ended the pass without a fresh pair stored.
+func (r Report) Failed() bool {
+	if r.Err != nil {
+		return true
+	}
+	for _, res := range r.Results {
+		if res.Outcome == Failed {
+			return true
+		}
+	}
+	return false
+}
+
+// Lines renders the report, one line per connection.
+func (r Report) Lines() []string {
+	var lines []string
+	if r.Err != nil {
+		lines = append(lines, "pass failed: "+r.Err.Error())
+	}
+	for _, res := range r.Results {
+		lines = append(lines, res.Line())
+	}
+	return lines
+}
+
+// Run performs one pass. It never panics on provider or storage misbehaviour and never
+// returns before every connection's outcome is known.
+func (r *Refresher) Run(ctx context.Context) Report {
+	owner := r.nextOwner()
+	r.flushPending(ctx)
+
+	conns, err := r.o.Store.List(ctx)
+	if err != nil {
+		r.o.Log.Error().Err(err).Msg("read the token table")
+		return Report{Err: fmt.Errorf("read the token table: %w", err)}
+	}
+	results := make([]Result, len(r.o.Connections))
+	sem := make(chan struct{}, r.o.Concurrency)
+	var wg sync.WaitGroup
+	for i, c := range r.o.Connections {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = r.one(ctx, owner, c, conns[c.Name])
+		}()
+	}
+	wg.Wait()
+	sort.SliceStable(results, func(i, j int) bool { return results[i].Connection < results[j].Connection })
+	for _, res := range results {
+		ev := r.o.Log.Info()
+		if res.Outcome == Failed {
+			ev = r.o.Log.Error()
+		}
+		ev.Str("connection", res.Connection).Str("outcome", string(res.Outcome)).
+			Str("class", res.Class).Msg(res.Line())
+	}
+	return Report{Results: results}
+}
+
+func (r *Refresher) nextOwner() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq++
+	return fmt.Sprintf("%s#%d", r.o.Owner, r.seq)
+}
+
+// one decides and acts for one connection. sc is the connection as listed (nil: no rows).
+func (r *Refresher) one(ctx context.Context, owner string, c Connection, sc *store.Connection) Result {
+	now := r.o.Now()
+	res := Result{Connection: c.Name}
+	if sc == nil || (!sc.HasRefresh && !sc.HasAccess) {
+		res.Outcome = NotConnected
+		res.Detail = "open " + c.AuthorizeURL + " to connect"
+		return res
+	}
+	res.Expiry = sc.Tokens.ExpiresAt
+	if c.Preset.NoRefreshToken {
+		res.Outcome = NotDue
+		res.Detail = "the provider issues long-lived access tokens and no refresh token"
+		return res
+	}
+	st := sc.Status
+	if st.State == store.StateNeedsConsent {
+		return r.fail(res, "revoked", "needs consent: "+st.LastFailureMessage+"; open "+c.AuthorizeURL+" to connect again")
+	}
+	if sc.Tokens.RefreshToken == "" {
+		return r.fail(res, "revoked", "no refresh token is stored; open "+c.AuthorizeURL+" to connect again")
+	}
+	if st.LeaseOwner != "" && st.LeaseUntil.After(now) {
+		res.Outcome = InProgress
+		res.Detail = "another pass holds the lease until " + st.LeaseUntil.UTC().Format(time.RFC3339)
+		return res
+	}
+	if st.InFlight != "" && st.InFlight == store.Fingerprint(sc.Tokens.RefreshToken) {
+		// A pass took the lease, may have sent this refresh token, and never stored an answer.
+		return r.recoverInFlight(ctx, owner, c, sc, res)
+	}
+	if !r.due(sc, now) {
+		res.Outcome = NotDue
+		return res
+	}
+	if st.State == store.StateRetrying && st.NextAttempt.After(now) {
+		return r.fail(res, st.LastFailureClass, "retrying after "+st.LastFailureMessage+"; next attempt after "+
+			st.NextAttempt.UTC().Format(time.RFC3339))
+	}
+	return r.refresh(ctx, owner, c, sc, res, false)
+}
+
+// due says whether the stored access token expires within the margin. A token without an
+// expiry never does; a pair without an access token row always does.
+func (r *Refresher) due(sc *store.Connection, now time.Time) bool {
+	if !sc.HasAccess || sc.Tokens.AccessToken == "" {
+		return true
+	}
+	if sc.Tokens.ExpiresAt.IsZero() {
+		return false
+	}
+	return sc.Tokens.ExpiresAt.Sub(now) <= r.o.Margin
+}
+
+// refresh leases the connection, sends its refresh token once and stores the answer. repeat
+// says this is a deliberate identical repeat of an earlier, unanswered refresh.
+func (r *Refresher) refresh(ctx context.Context, owner string, c Connection, sc *store.Connection, res Result, repeat bool) Result {
+	now := r.o.Now()
+	sent := sc.Tokens.RefreshToken
+	lease := sc.Status
+	lease.LeaseOwner = owner
+	lease.LeaseUntil = now.Add(r.o.LeaseDuration)
+	lease.InFlight = store.Fingerprint(sent)
+	if !repeat || lease.InFlightSince.IsZero() {
+		lease.InFlightSince = now
+	}
+	if err := r.o.Store.Lease(ctx, sc, lease); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			res.Outcome = InProgress
+			res.Detail = "another pass took the lease first"
+			return res
+		}
+		return r.fail(res, "storage", "could not take the lease: "+redact.String(err.Error(), 300))
+	}
+	// Everything under the lease must finish before it expires, or another pass may take over.
+	lctx, cancel := context.WithDeadline(ctx, lease.LeaseUntil.Add(-r.o.LeaseDuration/10))
+	defer cancel()
+
+	tok, err := c.Client.Refresh(lctx, sent)
+	if err != nil {
+		return r.failed(lctx, owner, c, sc, res, err, repeat)
+	}
+	tokens, status := r.success(sc, c, tok)
+	if err := r.commit(lctx, sc, tokens, status); err != nil {
+		if errors.Is(err, errSuperseded) {
+			res.Outcome = InProgress
+			res.Detail = "a newer pair was stored while this refresh ran; this pass's pair was dropped"
+			return res
+		}
+		return r.fail(res, "storage", err.Error())
+	}
+	res.Outcome = Refreshed
+	res.Expiry = tokens.ExpiresAt
+	if !tok.Rotated {
+		res.Detail = "the provider kept the refresh token"
+	}
+	if repeat {
+		res.Detail = strings.TrimPrefix(res.Detail+"; recovered an unanswered refresh by an identical repeat", "; ")
+	}
+	if w := refreshDeadlineWarning(tokens.RefreshExpiresAt, r.o.Now()); w != "" {
+		res.Detail = strings.TrimPrefix(res.Detail+"; "+w, "; ")
+	}
+	return res
+}
+
+// success builds the rows to store after a successful refresh.
+func (r *Refresher) success(sc *store.Connection, c Connection, tok *tokenclient.Token) (store.Tokens, store.Status) {
+	now := r.o.Now()
+	t := store.Tokens{
+		AccessToken:      tok.AccessToken,
+		TokenType:        tok.TokenType,
+		ExpiresAt:        tok.Expiry,
+		Scope:            sc.Tokens.Scope,
+		RefreshToken:     tok.RefreshToken,
+		RefreshExpiresAt: sc.Tokens.RefreshExpiresAt,
+	}
+	if tok.Scope != nil {
+		t.Scope = strings.Join(tok.Scope, " ")
+	}
+	if !tok.RefreshExpiry.IsZero() {
+		t.RefreshExpiresAt = tok.RefreshExpiry
+	}
+	st := sc.Status
+	st.State = store.StateOK
+	st.Provider = c.Preset.Name
+	if tok.AccountID != "" {
+		st.AccountID = tok.AccountID
+	}
+	st.LastSuccess = now
+	st.ConsecutiveFailures = 0
+	st.NextAttempt = time.Time{}
+	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
+	st.InFlight, st.InFlightSince = "", time.Time{}
+	st.Generation++
+	return t, st
+}
+
+// failed records a failed refresh according to its class.
+func (r *Refresher) failed(ctx context.Context, owner string, c Connection, sc *store.Connection, res Result, err error, repeated bool) Result {
+	now := r.o.Now()
+	class := tokenclient.ClassOf(err)
+	msg := redact.String(err.Error(), 300)
+	var te *tokenclient.Error
+	errors.As(err, &te)
+
+	st := sc.Status
+	st.LastFailure = now
+	st.LastFailureClass = string(class)
+	st.ConsecutiveFailures++
+	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
+
+	switch class {
+	case tokenclient.Revoked:
+		st.State = store.StateNeedsConsent
+		st.InFlight, st.InFlightSince = "", time.Time{}
+		hint := "open " + c.AuthorizeURL + " to connect again"
+		if te != nil && te.Gone != "" {
+			hint = te.Gone
+		} else if c.Preset.ReconnectHint != "" {
+			hint += " (" + c.Preset.ReconnectHint + ")"
+		}
+		st.LastFailureMessage = msg
+		r.record(ctx, sc, st, c.Name)
+		return r.fail(res, string(class), "the provider refused the refresh token: "+msg+"; needs consent: "+hint)
+
+	case tokenclient.Ambiguous:
+		if c.Preset.RepeatWindow > 0 && !repeated {
+			return r.repeat(ctx, owner, c, sc, res, msg)
+		}
+		// The provider may have rotated and its answer is lost. Resending the old refresh
+		// token could make it revoke the whole grant, so the connection waits for a person.
+		st.State = store.StateNeedsConsent
+		st.LastFailureMessage = "a refresh was lost in flight (" + msg + "); the provider may have rotated the refresh token, so it is not resent"
+		r.record(ctx, sc, st, c.Name)
+		return r.fail(res, string(class), st.LastFailureMessage+"; consent may be needed: if the next check still fails, open "+c.AuthorizeURL)
+
+	default:
+		st.State = store.StateRetrying
+		st.InFlight, st.InFlightSince = "", time.Time{}
+		wait := r.backoff(st.ConsecutiveFailures)
+		if te != nil && te.RetryAfter > wait {
+			wait = te.RetryAfter
+		}
+		st.NextAttempt = now.Add(wait)
+		st.LastFailureMessage = msg
+		r.record(ctx, sc, st, c.Name)
+		return r.fail(res, string(class), msg+"; the stored pair is intact; next attempt after "+st.NextAttempt.UTC().Format(time.RFC3339))
+	}
+}
+
+// repeat re-reads the connection and, when nobody stored a newer pair meanwhile, sends the
+// identical refresh again: the preset says the provider answers a repeat within its window
+// with the same new pair.
+func (r *Refresher) repeat(ctx context.Context, owner string, c Connection, sc *store.Connection, res Result, why string) Result {
+	fresh, err := r.o.Store.Get(ctx, c.Name)
+	if err != nil {
+		return r.fail(res, string(tokenclient.Ambiguous), "no answer to the refresh ("+why+") and the table could not be re-read: "+redact.String(err.Error(), 200))
+	}
+	if fresh.Tokens.RefreshToken != sc.Tokens.RefreshToken {
+		res.Outcome = InProgress
+		res.Detail = "another pass stored a newer pair"
+		res.Expiry = fresh.Tokens.ExpiresAt
+		return res
+	}
+	if fresh.Status.LeaseOwner != owner {
+		res.Outcome = InProgress
+		res.Detail = "the lease was taken over"
+		return res
+	}
+	r.o.Log.Warn().Str("connection", c.Name).Str("reason", why).Msg("no answer to a refresh; repeating it once, as the provider allows")
+	return r.refresh(ctx, owner, c, fresh, res, true)
+}
+
+// recoverInFlight handles a connection whose previous lease expired with a refresh in flight.
+func (r *Refresher) recoverInFlight(ctx context.Context, owner string, c Connection, sc *store.Connection, res Result) Result {
+	since := sc.Status.InFlightSince
+	if c.Preset.RepeatWindow > 0 && r.o.Now().Sub(since) < c.Preset.RepeatWindow {
+		r.o.Log.Warn().Str("connection", c.Name).Msg("a refresh was left in flight by an ended pass; repeating it inside the provider's repeat window")
+		return r.refresh(ctx, owner, c, sc, res, true)
+	}
+	st := sc.Status
+	st.State = store.StateNeedsConsent
+	st.LastFailure = r.o.Now()
+	st.LastFailureClass = string(tokenclient.Ambiguous)
+	st.LastFailureMessage = "a refresh started at " + since.UTC().Format(time.RFC3339) +
+		" was never stored (the pass ended mid-way); the provider may have rotated the refresh token, so it is not resent"
+	st.ConsecutiveFailures++
+	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
+	r.record(ctx, sc, st, c.Name)
+	return r.fail(res, string(tokenclient.Ambiguous), st.LastFailureMessage+"; consent may be needed: open "+c.AuthorizeURL)
+}
+
+// record writes a failure status. It is best effort: the pass already fails, and a status that
+// could not be written is reported by the log line.
+func (r *Refresher) record(ctx context.Context, sc *store.Connection, st store.Status, name string) {
+	if err := r.o.Store.SetStatus(ctx, sc, st); err != nil {
+		r.o.Log.Error().Str("connection", name).Str("error", redact.String(err.Error(), 300)).Msg("could not record the failure in the Status row")
+	}
+}
+
+func (r *Refresher) fail(res Result, class, detail string) Result {
+	res.Outcome = Failed
+	res.Class = class
+	res.Detail = detail
+	return res
+}
+
+// backoff is the wait before the n-th retry: 1m, 2m, 4m ... capped at 1h, with jitter.
+func (r *Refresher) backoff(n int) time.Duration {
+	d := time.Minute
+	for i := 1; i < n && d < time.Hour; i++ {
+		d *= 2
+	}
+	if d > time.Hour {
+		d = time.Hour
+	}
+	return time.Duration(float64(d) * r.o.Jitter())
+}
+
+// refreshDeadlineWarning warns two weeks ahead of a known refresh-token deadline.
+func refreshDeadlineWarning(deadline, now time.Time) string {
+	if deadline.IsZero() {
+		return ""
+	}
+	left := deadline.Sub(now)
+	switch {
+	case left <= 0:
+		return "the refresh token's known deadline has passed"
+	case left < 14*24*time.Hour:
+		return fmt.Sprintf("the refresh token expires %s (in %s): consent again before then", deadline.UTC().Format(time.RFC3339), left.Round(time.Hour))
+	}
+	return ""
+}

@@ -1,0 +1,107 @@
+// Package server is the custom handler's HTTP front: the host's readiness ping, the
+// RefreshTimer invocation (Functions JSON protocol) and the forwarded HTTP routes of Authorize
+// and Callback, behind one mux with explicit timeouts.
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/freshtoken/freshtoken/internal/funcproto"
+	"github.com/freshtoken/freshtoken/internal/refresh"
+	"github.com/rs/zerolog"
+)
+
+// Refresher runs one refresh pass.
+type Refresher interface {
+	Run(ctx context.Context) refresh.Report
+}
+
+// Routes registers more routes on the mux (the consent handlers).
+type Routes interface {
+	Register(mux *http.ServeMux)
+}
+
+// Options configure the handler. Zero values take the documented defaults.
+type Options struct {
+	Refresher Refresher
+	Consent   Routes
+	Log       zerolog.Logger
+	// MaxBody bounds an invocation body. Default 1 MiB.
+	MaxBody int64
+	// PassTimeout bounds one refresh pass; keep it under host.json's functionTimeout so the
+	// host never kills the process mid-commit. Default 4m30s.
+	PassTimeout time.Duration
+}
+
+// timerBinding is the trigger's binding name in RefreshTimer/function.json.
+const timerBinding = "timer"
+
+// New returns the handler serving every route.
+func New(o Options) http.Handler {
+	if o.MaxBody <= 0 {
+		o.MaxBody = 1 << 20
+	}
+	if o.PassTimeout <= 0 {
+		o.PassTimeout = 4*time.Minute + 30*time.Second
+	}
+	mux := http.NewServeMux()
+	// The host polls GET / for readiness and later as a health ping: answer at once.
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("freshtoken is running\n"))
+	})
+	mux.HandleFunc("POST /RefreshTimer", o.refreshTimer)
+	if o.Consent != nil {
+		o.Consent.Register(mux)
+	}
+	return mux
+}
+
+// refreshTimer answers the host's timer invocation: one Logs line per connection, and a
+// non-2xx status when any due connection was left without a fresh pair, so the invocation
+// shows as Failed (the host then discards Logs, so every line is also logged by the pass).
+func (o Options) refreshTimer(w http.ResponseWriter, r *http.Request) {
+	req, err := funcproto.Decode(r, o.MaxBody)
+	if err != nil {
+		o.Log.Warn().Str("error", err.Error()).Msg("RefreshTimer: rejected a malformed invocation")
+		funcproto.Write(w, http.StatusBadRequest, funcproto.InvokeResponse{Logs: []string{"bad invocation: " + err.Error()}})
+		return
+	}
+	var logs []string
+	timer, warnings, err := req.Timer(timerBinding)
+	if err != nil {
+		// The timer's data only informs the logs; never fail a pass over it.
+		warnings = append(warnings, "timer data ignored: "+err.Error())
+	}
+	for _, wmsg := range warnings {
+		o.Log.Warn().Str("warning", wmsg).Msg("RefreshTimer: odd timer payload")
+	}
+	if timer.IsPastDue {
+		logs = append(logs, "the timer is past due: this pass runs late")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), o.PassTimeout)
+	defer cancel()
+	report := o.Refresher.Run(ctx)
+	logs = append(logs, report.Lines()...)
+	status := http.StatusOK
+	if report.Failed() {
+		status = http.StatusInternalServerError
+	}
+	funcproto.Write(w, status, funcproto.InvokeResponse{Logs: logs})
+}
+
+// NewHTTPServer wraps h with the timeouts every server needs. writeTimeout must outlast a
+// refresh pass.
+func NewHTTPServer(addr string, h http.Handler, writeTimeout time.Duration) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}

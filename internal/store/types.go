@@ -1,0 +1,94 @@
+package store
+
+import (
+	"errors"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+)
+
+// Row keys of a connection's partition. Other apps read AccessToken; keep these stable.
+const (
+	RowAccessToken  = "AccessToken"
+	RowRefreshToken = "RefreshToken"
+	RowStatus       = "Status"
+	// rowAuthStatePrefix starts the row key of a pending authorization (see AuthState).
+	rowAuthStatePrefix = "AuthState-"
+)
+
+// State is a connection's health as shown in its Status row.
+type State string
+
+const (
+	StateOK           State = "ok"
+	StateRetrying     State = "retrying"
+	StateNeedsConsent State = "needs_consent"
+)
+
+var (
+	// ErrConflict: a conditional write lost to another writer (HTTP 412 or 409). Re-read first.
+	ErrConflict = errors.New("store: conflicting write")
+	// ErrNotFound: the row or partition does not exist.
+	ErrNotFound = errors.New("store: not found")
+)
+
+// Tokens is a connection's token pair as stored in its AccessToken and RefreshToken rows.
+type Tokens struct {
+	AccessToken string    // AccessToken.Value
+	TokenType   string    // AccessToken.TokenType
+	ExpiresAt   time.Time // AccessToken.ExpiresAt (Edm.DateTime); zero when the provider gave none
+	Scope       string    // AccessToken.Scope: the granted scopes, space-separated
+
+	RefreshToken     string    // RefreshToken.Value; "" for providers that issue none
+	RefreshExpiresAt time.Time // RefreshToken.ExpiresAt; zero when no deadline is known
+}
+
+// Status is the Status row: what anyone can read of a connection's health, plus the lease that
+// serialises refreshes across processes.
+type Status struct {
+	State    State
+	Provider string
+	// AccountID is the provider's id of the account that consented, when it says.
+	AccountID     string
+	GrantedScopes string // space-separated
+	MissingScopes string // asked for but not granted, space-separated
+
+	ConnectedAt         time.Time
+	LastSuccess         time.Time
+	LastFailure         time.Time
+	LastFailureClass    string // revoked, transient, ambiguous, storage, ...
+	LastFailureMessage  string // redacted
+	ConsecutiveFailures int
+	NextAttempt         time.Time // a retrying connection is not tried before this
+
+	// LeaseOwner holds the lease until LeaseUntil; a lease past LeaseUntil may be taken over.
+	LeaseOwner string
+	LeaseUntil time.Time
+	// InFlight is the fingerprint (see Fingerprint) of the refresh token sent under the lease,
+	// set when the lease is taken and cleared by the commit. Found set after the lease expired,
+	// it means a refresh may have reached the provider without its answer being stored.
+	InFlight      string
+	InFlightSince time.Time
+	// Generation counts stored token pairs; every commit increments it.
+	Generation int64
+}
+
+// Connection is one partition as read: the stored pair, the status, and the ETags that make
+// the next write conditional on nothing having changed since.
+type Connection struct {
+	Name       string
+	HasAccess  bool // the AccessToken row exists
+	HasRefresh bool // the RefreshToken row exists
+	HasStatus  bool // the Status row exists
+	Tokens     Tokens
+	Status     Status
+
+	accessETag, refreshETag, statusETag azcore.ETag
+}
+
+// AuthState is a pending authorization: created by Authorize, taken once by Callback.
+type AuthState struct {
+	Verifier  string // PKCE code verifier; "" without PKCE
+	ExpiresAt time.Time
+	Replace   bool // the Authorize URL asked to replace the connected account
+}
