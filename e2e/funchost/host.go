@@ -103,34 +103,34 @@ func (e LogEntry) String() string {
 
 // Host is a running emulated host with its handler process.
 type Host struct {
-	app          *App
-	opts         StartOptions
-	env          map[string]string // the handler's environment
-	port         int
-	workerID     string
-	functions    map[string]*Function // by lower-case name
-	funcErrors   map[string]error     // function in error, by lower-case name
-	timeout      time.Duration
-	functionKey  string
-	masterKey    string
-	client       *http.Client // to the handler
-	cmd          *exec.Cmd
-	done         chan struct{} // closed when the process has exited
-	stdout       *lineWriter
-	stderr       *lineWriter
-	front        *http.Server
-	frontURL     string
-	frontDone    chan struct{}
-	bg           tracker // admin-triggered invocations in flight
-	stopOnce     sync.Once
-	stopErr      error
-	mu           sync.Mutex
-	logs         []LogEntry
-	results      []*InvokeResult
-	exitState    *os.ProcessState
-	stopping     bool
-	killed       bool
-	outputMu     sync.Mutex // serializes writes to opts.Stdout/Stderr
+	app         *App
+	opts        StartOptions
+	env         map[string]string // the handler's environment
+	port        int
+	workerID    string
+	functions   map[string]*Function // by lower-case name
+	funcErrors  map[string]error     // function in error, by lower-case name
+	timeout     time.Duration
+	functionKey string
+	masterKey   string
+	client      *http.Client // to the handler
+	cmd         *exec.Cmd
+	done        chan struct{} // closed when the process has exited
+	stdout      *lineWriter
+	stderr      *lineWriter
+	front       *http.Server
+	frontURL    string
+	frontDone   chan struct{}
+	bg          tracker // admin-triggered invocations in flight
+	stopOnce    sync.Once
+	stopErr     error
+	mu          sync.Mutex
+	logs        []LogEntry
+	results     []*InvokeResult
+	exitState   *os.ProcessState
+	stopping    bool
+	killed      bool
+	outputMu    sync.Mutex // serializes writes to opts.Stdout/Stderr
 }
 
 // Start runs the handler as the host does and waits until it answers GET / on its port.

@@ -46,6 +46,11 @@ func (r *Refresher) writePair(ctx context.Context, sc *store.Connection, t store
 				err = gerr
 				break
 			}
+			if fresh.Tokens.AccessToken == t.AccessToken && fresh.Tokens.RefreshToken == t.RefreshToken {
+				// Our pair is stored: a write that committed but whose answer was lost, retried
+				// by the store into a conflict (or an identical repeat stored by another pass).
+				return nil
+			}
 			if store.Fingerprint(fresh.Tokens.RefreshToken) != sent {
 				r.o.Log.Warn().Str("connection", sc.Name).Msg("a newer pair was stored while this refresh ran; this pass's pair is dropped")
 				return errSuperseded

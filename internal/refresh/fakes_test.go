@@ -61,8 +61,9 @@ type fakeStore struct {
 	calls   map[string]int            // per method
 	perConn map[string]map[string]int // per method, per connection
 	log     []string                  // "Method" or "Method name", in call order
-	faults  map[string][]fault        // per method, consumed one per call
-	// hook runs at the start of every call, outside the lock (barriers, other writers).
+	faults  map[string][]fault        // per "Method" or "Method name", consumed one per call
+	// hook runs outside the lock: after the read for List and Get, before the write for the
+	// others (barriers, other writers).
 	hook func(method, name string)
 }
 
@@ -90,10 +91,16 @@ var (
 
 // inject makes the next n calls of method fail with err.
 func (f *fakeStore) inject(method string, n int, err error) {
+	f.injectFor(method, "", n, err)
+}
+
+// injectFor makes the next n calls of method for connection name fail with err.
+func (f *fakeStore) injectFor(method, name string, n int, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	key := strings.TrimSpace(method + " " + name)
 	for range n {
-		f.faults[method] = append(f.faults[method], fault{err: err})
+		f.faults[key] = append(f.faults[key], fault{err: err})
 	}
 }
 
@@ -123,10 +130,13 @@ func (f *fakeStore) begin(method, name string) *fault {
 		f.perConn[method] = map[string]int{}
 	}
 	f.perConn[method][name]++
-	f.log = append(f.log, strings.TrimSpace(method+" "+name))
-	if q := f.faults[method]; len(q) > 0 {
-		f.faults[method] = q[1:]
-		return &q[0]
+	key := strings.TrimSpace(method + " " + name)
+	f.log = append(f.log, key)
+	for _, k := range []string{key, method} {
+		if q := f.faults[k]; len(q) > 0 {
+			f.faults[k] = q[1:]
+			return &q[0]
+		}
 	}
 	return nil
 }
@@ -183,7 +193,7 @@ func (f *fakeStore) snapshot(name string, p *partition) *store.Connection {
 }
 
 func (f *fakeStore) List(ctx context.Context) (map[string]*store.Connection, error) {
-	f.runHook(mList, "")
+	defer f.runHook(mList, "")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if ft := f.begin(mList, ""); ft != nil {
@@ -202,7 +212,7 @@ func (f *fakeStore) List(ctx context.Context) (map[string]*store.Connection, err
 }
 
 func (f *fakeStore) Get(ctx context.Context, name string) (*store.Connection, error) {
-	f.runHook(mGet, name)
+	defer f.runHook(mGet, name)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if ft := f.begin(mGet, name); ft != nil {
@@ -423,7 +433,7 @@ type fakeProvider struct {
 	answers map[string]answer
 	issued  []string // every token handed out
 	reuse   int
-	gate    chan struct{}                       // non-nil: each call waits until it is closed
+	gate    chan struct{}                        // non-nil: each call waits until it is closed
 	during  func(ctx context.Context, rt string) // runs inside each call, before the gate
 }
 

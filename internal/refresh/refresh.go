@@ -165,7 +165,7 @@ func (r Report) Failed() bool {
 func (r Report) Lines() []string {
 	var lines []string
 	if r.Err != nil {
-		lines = append(lines, "pass failed: "+r.Err.Error())
+		lines = append(lines, "pass failed: "+redact.String(r.Err.Error(), 300))
 	}
 	for _, res := range r.Results {
 		lines = append(lines, res.Line())
@@ -181,7 +181,7 @@ func (r *Refresher) Run(ctx context.Context) Report {
 
 	conns, err := r.o.Store.List(ctx)
 	if err != nil {
-		r.o.Log.Error().Err(err).Msg("read the token table")
+		r.o.Log.Error().Str("error", redact.String(err.Error(), 300)).Msg("read the token table")
 		return Report{Err: fmt.Errorf("read the token table: %w", err)}
 	}
 	results := make([]Result, len(r.o.Connections))
@@ -203,8 +203,11 @@ func (r *Refresher) Run(ctx context.Context) Report {
 		if res.Outcome == Failed {
 			ev = r.o.Log.Error()
 		}
-		ev.Str("connection", res.Connection).Str("outcome", string(res.Outcome)).
-			Str("class", res.Class).Msg(res.Line())
+		ev = ev.Str("connection", res.Connection).Str("outcome", string(res.Outcome))
+		if res.Class != "" {
+			ev = ev.Str("class", res.Class)
+		}
+		ev.Msg(res.Line())
 	}
 	return Report{Results: results}
 }
@@ -233,7 +236,11 @@ func (r *Refresher) one(ctx context.Context, owner string, c Connection, sc *sto
 	}
 	st := sc.Status
 	if st.State == store.StateNeedsConsent {
-		return r.fail(res, "revoked", "needs consent: "+st.LastFailureMessage+"; open "+c.AuthorizeURL+" to connect again")
+		class := st.LastFailureClass
+		if class == "" {
+			class = string(tokenclient.Revoked)
+		}
+		return r.fail(res, class, "needs consent: "+st.LastFailureMessage+"; open "+c.AuthorizeURL+" to connect again")
 	}
 	if sc.Tokens.RefreshToken == "" {
 		return r.fail(res, "revoked", "no refresh token is stored; open "+c.AuthorizeURL+" to connect again")
@@ -291,12 +298,15 @@ func (r *Refresher) refresh(ctx context.Context, owner string, c Connection, sc 
 		return r.fail(res, "storage", "could not take the lease: "+redact.String(err.Error(), 300))
 	}
 	// Everything under the lease must finish before it expires, or another pass may take over.
-	lctx, cancel := context.WithDeadline(ctx, lease.LeaseUntil.Add(-r.o.LeaseDuration/10))
+	// The deadline is a duration from now on the wall clock: contexts run on it, not on o.Now.
+	lctx, cancel := context.WithTimeout(ctx, r.o.LeaseDuration-r.o.LeaseDuration/10)
 	defer cancel()
 
 	tok, err := c.Client.Refresh(lctx, sent)
 	if err != nil {
-		return r.failed(lctx, owner, c, sc, res, err, repeat)
+		// Recording the failure is a conditional write, safe after the lease's deadline: a
+		// provider call that used up the lease's time must still clear InFlight.
+		return r.failed(ctx, owner, c, sc, res, err, repeat)
 	}
 	tokens, status := r.success(sc, c, tok)
 	if err := r.commit(lctx, sc, tokens, status); err != nil {
@@ -331,6 +341,10 @@ func (r *Refresher) success(sc *store.Connection, c Connection, tok *tokenclient
 		Scope:            sc.Tokens.Scope,
 		RefreshToken:     tok.RefreshToken,
 		RefreshExpiresAt: sc.Tokens.RefreshExpiresAt,
+	}
+	if t.RefreshToken == "" {
+		// An answer without a refresh token keeps the one sent (tokenclient does this already).
+		t.RefreshToken = sc.Tokens.RefreshToken
 	}
 	if tok.Scope != nil {
 		t.Scope = strings.Join(tok.Scope, " ")
@@ -371,18 +385,21 @@ func (r *Refresher) failed(ctx context.Context, owner string, c Connection, sc *
 	case tokenclient.Revoked:
 		st.State = store.StateNeedsConsent
 		st.InFlight, st.InFlightSince = "", time.Time{}
-		hint := "open " + c.AuthorizeURL + " to connect again"
-		if te != nil && te.Gone != "" {
-			hint = te.Gone
-		} else if c.Preset.ReconnectHint != "" {
-			hint += " (" + c.Preset.ReconnectHint + ")"
-		}
 		st.LastFailureMessage = msg
 		r.record(ctx, sc, st, c.Name)
+		if te != nil && te.Gone != "" {
+			// The error text already carries the migration message.
+			return r.fail(res, string(class), msg)
+		}
+		hint := "open " + c.AuthorizeURL + " to connect again"
+		if c.Preset.ReconnectHint != "" {
+			hint += " (" + c.Preset.ReconnectHint + ")"
+		}
 		return r.fail(res, string(class), "the provider refused the refresh token: "+msg+"; needs consent: "+hint)
 
 	case tokenclient.Ambiguous:
-		if c.Preset.RepeatWindow > 0 && !repeated {
+		// The provider answers a repeat with the same pair only within its window of the first send.
+		if c.Preset.RepeatWindow > 0 && !repeated && now.Sub(sc.Status.InFlightSince) < c.Preset.RepeatWindow {
 			return r.repeat(ctx, owner, c, sc, res, msg)
 		}
 		// The provider may have rotated and its answer is lost. Resending the old refresh

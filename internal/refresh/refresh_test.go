@@ -591,9 +591,8 @@ func TestLeases(t *testing.T) {
 			e := newEnv(t)
 			p := e.provider(true)
 			p.repeatWindow = tc.preset.RepeatWindow
-			var rt string
-			old := e.seed("a", 10*time.Minute, func(st *store.Status) {})
-			rt = old.RefreshToken
+			old := e.seed("a", 10*time.Minute)
+			rt := old.RefreshToken
 			e.store.otherWriterStatus("a", func(st *store.Status) { tc.status(st, rt) })
 			if tc.sentAgo > 0 {
 				// The crashed pass's call: the provider rotated, nobody stored the answer.
@@ -664,8 +663,8 @@ func TestConcurrentPasses(t *testing.T) {
 			e := newEnv(t)
 			gate := make(chan struct{})
 			var mu sync.Mutex
-			inProvider := map[int]bool{} // passes waiting for a provider answer
-			done := 0
+			inProvider := map[int]bool{} // passes that called the provider
+			finished := map[int]bool{}
 			due := map[string]bool{"a": true, "c": true, "e": true}
 			provs := map[string]*fakeProvider{}
 			old := map[string]store.Tokens{}
@@ -709,7 +708,7 @@ func TestConcurrentPasses(t *testing.T) {
 				wg.Go(func() {
 					reports[i] = e.run(context.WithValue(t.Context(), runKey{}, i), rs[i%len(rs)])
 					mu.Lock()
-					done++
+					finished[i] = true
 					mu.Unlock()
 				})
 			}
@@ -717,14 +716,19 @@ func TestConcurrentPasses(t *testing.T) {
 			guard := time.Now().Add(30 * time.Second)
 			for {
 				mu.Lock()
-				n := done + len(inProvider)
+				n := len(finished)
+				for i := range inProvider {
+					if !finished[i] {
+						n++
+					}
+				}
 				mu.Unlock()
 				if n == passes {
 					break
 				}
 				if time.Now().After(guard) {
 					close(gate)
-					t.Fatalf("stuck: %d passes finished, %d waiting for the provider; want %d in all", done, len(inProvider), passes)
+					t.Fatalf("stuck: %d passes finished or waiting for the provider; want %d", n, passes)
 				}
 				time.Sleep(time.Millisecond)
 			}
@@ -771,12 +775,15 @@ func TestCommitFailures(t *testing.T) {
 		faults  int
 		err     error
 		timeout time.Duration // of the first pass; 0: none
+		// cancelAt cancels the first pass's context as its cancelAt-th Commit starts; 0: never.
+		cancelAt int
 		// want is the first pass's outcome; Failed means the pair is kept for the next pass.
 		want        refresh.Outcome
-		wantCommits int // exact; 0: at least 2
+		wantCommits int // exact; 0: at least 1
 	}{
 		{name: "transient twice", faults: 2, err: errTransient, want: refresh.Refreshed, wantCommits: 3},
-		{name: "transient until the pass ends", faults: 1 << 20, err: errTransient, timeout: 300 * time.Millisecond, want: refresh.Failed},
+		{name: "transient until the pass's deadline", faults: 1 << 20, err: errTransient, timeout: 300 * time.Millisecond, want: refresh.Failed},
+		{name: "transient until the pass is cancelled", faults: 1 << 20, err: errTransient, cancelAt: 3, want: refresh.Failed, wantCommits: 3},
 		{name: "permanent", faults: 1, err: errPermanent, want: refresh.Failed, wantCommits: 1},
 	}
 	for _, tc := range cases {
@@ -787,20 +794,29 @@ func TestCommitFailures(t *testing.T) {
 			r := e.refresher("host", conn("a", p, strict))
 			e.store.inject(mCommit, tc.faults, tc.err)
 
-			ctx := t.Context()
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
 			if tc.timeout > 0 {
-				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
 				defer cancel()
 			}
+			if tc.cancelAt > 0 {
+				var commits atomic.Int32
+				e.store.setHook(func(method, _ string) {
+					if method == mCommit && int(commits.Add(1)) == tc.cancelAt {
+						cancel()
+					}
+				})
+			}
 			rep := e.run(ctx, r)
+			e.store.setHook(nil)
 			res := resultOf(t, rep, "a")
 			if res.Outcome != tc.want {
 				t.Fatalf("got %q; want %q", res.Line(), tc.want)
 			}
 			commits := e.store.count(mCommit)
-			if tc.wantCommits > 0 && commits != tc.wantCommits || tc.wantCommits == 0 && commits < 2 {
-				t.Errorf("got %d Commit calls; want %d (0: at least 2)", commits, tc.wantCommits)
+			if tc.wantCommits > 0 && commits != tc.wantCommits || commits < 1 {
+				t.Errorf("got %d Commit calls; want %d (0: at least 1)", commits, tc.wantCommits)
 			}
 			if p.total() != 1 {
 				t.Errorf("got %d provider calls; want 1", p.total())
@@ -848,7 +864,9 @@ func TestCommitConflicts(t *testing.T) {
 		// meanwhile runs while the provider answers.
 		meanwhile func(e *env)
 		// lostCommit makes the first commit land with its answer lost.
-		lostCommit  bool
+		lostCommit bool
+		// conflicts is the number of plain conflicts injected into Commit.
+		conflicts   int
 		want        refresh.Outcome
 		wantConsent bool // the consent's pair is what is stored
 		wantCommits int
@@ -864,6 +882,7 @@ func TestCommitConflicts(t *testing.T) {
 				st.LastFailure, st.LastFailureClass, st.LastFailureMessage = e.clock.Now(), "ambiguous", "recorded by another pass"
 			})
 		}, want: refresh.Refreshed, wantCommits: 2},
+		{name: "injected conflict", rotate: true, conflicts: 1, want: refresh.Refreshed, wantCommits: 2},
 		{name: "own commit landed, answer lost", rotate: true, lostCommit: true, want: refresh.Refreshed, wantCommits: 1},
 		{name: "own commit landed, answer lost, not rotating", lostCommit: true, want: refresh.Refreshed, wantCommits: 1},
 	}
@@ -877,6 +896,7 @@ func TestCommitConflicts(t *testing.T) {
 			if tc.lostCommit {
 				e.store.injectLostCommit()
 			}
+			e.store.inject(mCommit, tc.conflicts, errConflict)
 			old := e.seed("a", 10*time.Minute)
 			r := e.refresher("host", conn("a", p, strict))
 			rep := e.run(t.Context(), r)
@@ -927,6 +947,50 @@ func (e *env) consented(name string) store.Tokens {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.consents[name]
+}
+
+// TestStoreErrorsBeforeTheProvider: without a lease nothing is sent.
+func TestStoreErrorsBeforeTheProvider(t *testing.T) {
+	cases := []struct {
+		name       string
+		method     string
+		err        error
+		want       refresh.Outcome // "" : the pass could not run (Report.Err)
+		wantFailed bool
+	}{
+		{"List transient", mList, errTransient, "", true},
+		{"List permanent", mList, errPermanent, "", true},
+		{"Lease conflict", mLease, errConflict, refresh.InProgress, false},
+		{"Lease transient", mLease, errTransient, refresh.Failed, true},
+		{"Lease permanent", mLease, errPermanent, refresh.Failed, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			p := e.provider(true)
+			old := e.seed("a", 10*time.Minute)
+			e.store.inject(tc.method, 1, tc.err)
+			rep := e.run(t.Context(), e.refresher("host", conn("a", p, strict)))
+
+			if got := rep.Failed(); got != tc.wantFailed {
+				t.Errorf("report failed: %v (%q); want %v", got, rep.Lines(), tc.wantFailed)
+			}
+			if tc.want == "" {
+				if rep.Err == nil || len(rep.Results) != 0 {
+					t.Errorf("got Err set %v and %d results; want Err set and none", rep.Err != nil, len(rep.Results))
+				}
+			} else if res := resultOf(t, rep, "a"); res.Outcome != tc.want || tc.want == refresh.Failed && res.Class != "storage" {
+				t.Errorf("got %q; want %q (storage when failed)", res.Line(), tc.want)
+			}
+			if p.total() != 0 {
+				t.Errorf("got %d provider calls; want 0", p.total())
+			}
+			if got := e.store.count(mCommit) + e.store.count(mSetStatus); got != 0 {
+				t.Errorf("got %d Commit and SetStatus calls; want 0", got)
+			}
+			checkPairUnchanged(t, e, "a", old)
+		})
+	}
 }
 
 // TestFailureRecordedAfterProviderTimeout: a provider call that uses up the lease's time budget
@@ -982,7 +1046,7 @@ func TestNoSecrets(t *testing.T) {
 	conns = append(conns,
 		conn("revoked", pRevoked, strict), conn("ambiguous", pAmbiguous, strict), conn("transient", pTransient, strict),
 		conn("repeat", pRepeat, repeatable), conn("commit", pCommit, strict), conn("ok", pOK, strict))
-	e.store.inject(mCommit, 1, fmt.Errorf("entity rejected: Value=%s: %w", seeds["commit"].RefreshToken, errPermanent))
+	e.store.injectFor(mCommit, "commit", 1, fmt.Errorf("entity rejected: Value=%s: %w", seeds["commit"].RefreshToken, errPermanent))
 	r := e.refresher("host", conns...)
 
 	rep := e.run(t.Context(), r)
@@ -995,9 +1059,17 @@ func TestNoSecrets(t *testing.T) {
 	}
 
 	// Status writes and the table read fail with texts quoting tokens.
-	e.clock.Advance(2 * time.Hour)
-	e.store.inject(mSetStatus, 10, fmt.Errorf("status rejected: %s: %w", seeds["transient"].AccessToken, errPermanent))
+	e.clock.Advance(10 * time.Minute)
+	pTransient.then(echo("transient", tokenclient.Transient))
+	e.store.injectFor(mSetStatus, "transient", 10, fmt.Errorf("status rejected: %s: %w", seeds["transient"].AccessToken, errPermanent))
+	e.store.resetCounts()
 	e.run(t.Context(), r)
+	if got := e.store.countFor(mSetStatus, "transient"); got != 1 {
+		t.Errorf("got %d SetStatus calls for transient; want 1 (failing, quoting a token)", got)
+	}
+	if got := e.store.countFor(mCommit, "commit"); got != 1 {
+		t.Errorf("got %d Commit calls for commit; want 1 (the kept pair)", got)
+	}
 	e.store.inject(mList, 1, fmt.Errorf("query failed near %s: %w", seeds["ok"].RefreshToken, errTransient))
 	rep = e.run(t.Context(), r)
 	if rep.Err == nil || !rep.Failed() || !store.IsTransient(rep.Err) {
