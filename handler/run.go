@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	refreshConns := make([]refresh.Connection, 0, len(cfg.Connections))
 	consentConns := make(map[string]consent.Connection, len(cfg.Connections))
 	for _, c := range cfg.Connections {
-		client := tokenclient.New(c, hc, time.Now)
+		client := tokenclient.For(c, hc, time.Now)
 		refreshConns = append(refreshConns, refresh.Connection{
 			Name: c.Name, Preset: c.Preset, Client: client, AuthorizeURL: cfg.AuthorizeURL(c.Name),
 		})

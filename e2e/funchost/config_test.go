@@ -65,8 +65,8 @@ func TestLoadTestApp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if len(app.Functions) != 19 {
-		t.Errorf("got %d functions; want 19 (folders without function.json are skipped)", len(app.Functions))
+	if len(app.Functions) != 20 {
+		t.Errorf("got %d functions; want 20 (folders without function.json are skipped)", len(app.Functions))
 	}
 	if got := app.Host.Arguments; !slices.Equal(got, []string{"-flag", "value"}) || app.Host.FunctionTimeout != time.Minute {
 		t.Errorf("arguments %v, timeout %v; want [-flag value], 1m", got, app.Host.FunctionTimeout)

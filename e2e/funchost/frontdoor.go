@@ -35,9 +35,12 @@ var (
 )
 
 func (h *Host) startFrontDoor() error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("front door: %w", err)
+	l := h.opts.FrontDoor
+	if l == nil {
+		var err error
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return fmt.Errorf("front door: %w", err)
+		}
 	}
 	h.frontURL = "http://" + l.Addr().String()
 	write := 10 * time.Minute

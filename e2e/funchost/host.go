@@ -64,6 +64,9 @@ type StartOptions struct {
 	FunctionTimeout time.Duration
 	// StopGrace is how long Stop waits after SIGTERM before SIGKILL (DefaultStopGrace when 0).
 	StopGrace time.Duration
+	// FrontDoor, when set, is the listener of the public front door (see Host.URL), so a test
+	// knows the app's public URL, e.g. for redirect URLs, before the handler starts.
+	FrontDoor net.Listener
 }
 
 // Level is a log level, named as the host names them.
@@ -133,7 +136,10 @@ type Host struct {
 	outputMu    sync.Mutex // serializes writes to opts.Stdout/Stderr
 }
 
-// Start runs the handler as the host does and waits until it answers GET / on its port.
+// Start runs the handler as the host does and waits until it answers GET / on its port, then
+// opens the front door (see URL). ctx bounds the start-up only; the process lives until Stop
+// or Kill. Timer functions whose %Setting% does not resolve are logged as in error and refuse
+// invocations, while the rest of the app runs, as in the host.
 func (a *App) Start(ctx context.Context, opts StartOptions) (*Host, error) {
 	h := &Host{
 		app:        a,

@@ -281,12 +281,20 @@ func (h *Host) finish(res *InvokeResult, start time.Time) {
 
 // judge applies the host's checks to a reply: 2xx, a JSON media type (the host's reader has no
 // formatter for text/plain), and a JSON object whose Outputs/Logs/ReturnValue match
-// case-insensitively. The host's reader would accept trailing data after the object; this
-// one does not.
+// case-insensitively. A reply that reads as no result at all (an empty body, whitespace, or
+// null) leaves the real host waiting until functionTimeout; it fails at once here, saying so.
+// The host's reader would accept trailing data after the object; this one does not.
 func (h *Host) judge(res *InvokeResult, resp *http.Response, body []byte) {
 	res.Status, res.Header, res.Body = resp.StatusCode, resp.Header, body
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		res.fail("handler returned status %d: the host marks the invocation Failed and discards its Logs and Outputs", resp.StatusCode)
+		return
+	}
+	noResult := func(what string) {
+		res.fail("%s: the real host gets no result and waits until functionTimeout (%s), then restarts the handler", what, timeSpan(h.timeout))
+	}
+	if len(body) == 0 {
+		noResult("empty response body")
 		return
 	}
 	mediaType := "application/octet-stream" // what the host assumes when there is no Content-Type
@@ -303,8 +311,8 @@ func (h *Host) judge(res *InvokeResult, resp *http.Response, body []byte) {
 		return
 	}
 	trimmed := bytes.TrimSpace(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))
-	if len(trimmed) == 0 {
-		res.fail("empty response body: the real host can wait for it until functionTimeout")
+	if len(trimmed) == 0 || string(trimmed) == "null" {
+		noResult("response body without a result")
 		return
 	}
 	if !json.Valid(trimmed) {

@@ -27,6 +27,8 @@
 //	OAUTH_<NAME>_PKCE              true or false; default false for custom, else the preset's
 //	OAUTH_<NAME>_SCOPE_SEPARATOR   how the authorize request joins scopes: space (default for
 //	                               custom) or comma; overrides a preset's
+//	OAUTH_<NAME>_REGION            for a provider with regions (dexcom): us (default), eu, jp
+//	                               or sandbox; AUTH_URL and TOKEN_URL still override it
 //	REFRESH_SCHEDULE               NCRONTAB (see package schedule), default 0 */15 * * * *
 //	REFRESH_MARGIN                 a token is refreshed when it expires within this; default 30m
 //	LOG_LEVEL                      trace, debug, info (default), warn, error, fatal, panic, disabled

@@ -247,6 +247,8 @@ func (l *loader) connection(cfg Config, name string) Connection {
 		}
 	}
 
+	c.Preset, c.Region = l.region(setting(SuffixRegion), pname, c.Preset)
+
 	c.ClientID = l.required(setting(SuffixClientID))
 	c.ClientSecret = l.required(setting(SuffixClientSecret))
 
@@ -306,6 +308,31 @@ func (l *loader) connection(cfg Config, name string) Connection {
 		}
 	}
 	return c
+}
+
+// region reads the region of a preset with regions (dexcom) and applies its endpoints, before
+// AUTH_URL and TOKEN_URL can override them. A region for any other provider is a mistake.
+func (l *loader) region(setting, pname string, p provider.Preset) (provider.Preset, string) {
+	v := strings.ToLower(l.get(setting))
+	names := p.RegionNames()
+	switch {
+	case v == "" && len(names) == 0:
+		return p, ""
+	case v == "":
+		v = p.DefaultRegion
+	case len(names) == 0:
+		if pname == "" || (pname != provider.Custom && p.Name == "") {
+			return p, "" // the provider setting is already reported
+		}
+		l.problem(setting, "%q is set, but the %s provider has no regions: remove this setting", v, pname)
+		return p, ""
+	}
+	rp, ok := p.WithRegion(v)
+	if !ok {
+		l.problem(setting, "%q is not a region of %s: use one of %s", v, pname, strings.Join(names, ", "))
+		return p, ""
+	}
+	return rp, v
 }
 
 // required reads a setting that must be set and is not a placeholder from the sample file.

@@ -49,6 +49,18 @@ func stravaEnv() env {
 	}
 }
 
+// dexcomEnv is a valid environment with one dexcom connection, named cgm.
+func dexcomEnv() env {
+	return env{
+		"AzureWebJobsStorage":     "UseDevelopmentStorage=true",
+		"OAUTH_CONNECTIONS":       "cgm",
+		"OAUTH_CGM_PROVIDER":      "dexcom",
+		"OAUTH_CGM_CLIENT_ID":     "dexcom-client",
+		"OAUTH_CGM_CLIENT_SECRET": sentinel,
+		"OAUTH_CGM_SCOPES":        "offline_access",
+	}
+}
+
 // customEnv is a valid environment with one custom connection.
 func customEnv() env {
 	return env{
@@ -155,6 +167,42 @@ func TestLoadCustom(t *testing.T) {
 	p := cfg.Connections[0].Preset
 	if p.PKCE || p.ScopeSeparator != " " || p.AuthStyle != oauth2.AuthStyleInParams {
 		t.Errorf("PKCE, ScopeSeparator, AuthStyle = %v, %q, %v; want false, \" \", AuthStyleInParams", p.PKCE, p.ScopeSeparator, p.AuthStyle)
+	}
+}
+
+func TestLoadRegion(t *testing.T) {
+	tests := []struct {
+		name                            string
+		changes                         env
+		wantRegion, wantAuth, wantToken string
+	}{
+		{"default", nil, "us", "https://api.dexcom.com/v2/oauth2/login", "https://api.dexcom.com/v2/oauth2/token"},
+		{"eu", env{"OAUTH_CGM_REGION": "eu"}, "eu", "https://api.dexcom.eu/v2/oauth2/login", "https://api.dexcom.eu/v2/oauth2/token"},
+		{"jp, any case", env{"OAUTH_CGM_REGION": " JP "}, "jp", "https://api.dexcom.jp/v2/oauth2/login", "https://api.dexcom.jp/v2/oauth2/token"},
+		{"sandbox", env{"OAUTH_CGM_REGION": "sandbox"}, "sandbox", "https://sandbox-api.dexcom.com/v2/oauth2/login", "https://sandbox-api.dexcom.com/v2/oauth2/token"},
+		{"token URL overrides the region", env{"OAUTH_CGM_REGION": "eu", "OAUTH_CGM_TOKEN_URL": "http://127.0.0.1:9000/token"},
+			"eu", "https://api.dexcom.eu/v2/oauth2/login", "http://127.0.0.1:9000/token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, warnings := mustLoad(t, dexcomEnv().with(tt.changes))
+			if len(warnings) != 0 {
+				t.Errorf("warnings = %q; want none", warnings)
+			}
+			c := cfg.Connections[0]
+			if c.Region != tt.wantRegion || c.Preset.AuthURL != tt.wantAuth || c.Preset.TokenURL != tt.wantToken {
+				t.Errorf("Region, AuthURL, TokenURL = %q, %q, %q; want %q, %q, %q",
+					c.Region, c.Preset.AuthURL, c.Preset.TokenURL, tt.wantRegion, tt.wantAuth, tt.wantToken)
+			}
+			if c.Preset.Name != "dexcom" || len(c.Preset.Regions) != 4 {
+				t.Errorf("Preset %q with %d regions; want dexcom with 4", c.Preset.Name, len(c.Preset.Regions))
+			}
+		})
+	}
+	// Providers without regions get none.
+	cfg, _ := mustLoad(t, stravaEnv())
+	if r := cfg.Connections[0].Region; r != "" {
+		t.Errorf("strava Region = %q; want empty", r)
 	}
 }
 
@@ -302,6 +350,9 @@ func TestLoadReportsEachFault(t *testing.T) {
 		{"auth style", stravaEnv, env{"OAUTH_STRAVA_AUTH_STYLE": "basic"}, "OAUTH_STRAVA_AUTH_STYLE", `"basic" is not header`},
 		{"pkce", stravaEnv, env{"OAUTH_STRAVA_PKCE": "yes"}, "OAUTH_STRAVA_PKCE", `"yes" is not true or false`},
 		{"scope separator", stravaEnv, env{"OAUTH_STRAVA_SCOPE_SEPARATOR": "semicolon"}, "OAUTH_STRAVA_SCOPE_SEPARATOR", `"semicolon" is not space or comma`},
+		{"region for a provider without regions", stravaEnv, env{"OAUTH_STRAVA_REGION": "eu"}, "OAUTH_STRAVA_REGION", `"eu" is set, but the strava provider has no regions`},
+		{"region for custom", customEnv, env{"OAUTH_MY_IDP_REGION": "eu"}, "OAUTH_MY_IDP_REGION", "the custom provider has no regions"},
+		{"unknown region", dexcomEnv, env{"OAUTH_CGM_REGION": "au"}, "OAUTH_CGM_REGION", `"au" is not a region of dexcom: use one of eu, jp, sandbox, us`},
 		{"custom without auth URL", customEnv, env{"OAUTH_MY_IDP_AUTH_URL": ""}, "OAUTH_MY_IDP_AUTH_URL", "required for a custom provider"},
 		{"custom without token URL", customEnv, env{"OAUTH_MY_IDP_TOKEN_URL": ""}, "OAUTH_MY_IDP_TOKEN_URL", "required for a custom provider"},
 		{"custom without auth style", customEnv, env{"OAUTH_MY_IDP_AUTH_STYLE": ""}, "OAUTH_MY_IDP_AUTH_STYLE", "required for a custom provider"},
@@ -461,7 +512,7 @@ func TestConnectionSetting(t *testing.T) {
 		t.Errorf("ConnectionSetting = %q; want %q", got, want)
 	}
 	names := ConnectionSettingNames("strava")
-	if len(names) != 10 || names[0] != "OAUTH_STRAVA_PROVIDER" || names[9] != "OAUTH_STRAVA_SCOPE_SEPARATOR" {
+	if len(names) != 11 || names[0] != "OAUTH_STRAVA_PROVIDER" || names[10] != "OAUTH_STRAVA_REGION" {
 		t.Errorf("ConnectionSettingNames = %q", names)
 	}
 }

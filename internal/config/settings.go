@@ -35,6 +35,7 @@ const (
 	SuffixAuthStyle      = "AUTH_STYLE"
 	SuffixPKCE           = "PKCE"
 	SuffixScopeSeparator = "SCOPE_SEPARATOR"
+	SuffixRegion         = "REGION"
 )
 
 // Defaults of optional settings.
@@ -62,7 +63,7 @@ func SettingNames() []string {
 func ConnectionSettingNames(name string) []string {
 	suffixes := []string{
 		SuffixProvider, SuffixClientID, SuffixClientSecret, SuffixScopes, SuffixRedirectURL,
-		SuffixAuthURL, SuffixTokenURL, SuffixAuthStyle, SuffixPKCE, SuffixScopeSeparator,
+		SuffixAuthURL, SuffixTokenURL, SuffixAuthStyle, SuffixPKCE, SuffixScopeSeparator, SuffixRegion,
 	}
 	names := make([]string, len(suffixes))
 	for i, s := range suffixes {

@@ -42,13 +42,16 @@ type Store struct {
 // Connection is one OAUTH_<NAME>_* group, resolved against its preset.
 type Connection struct {
 	Name string // lower-case letters, digits and '-'
-	// Preset is the provider preset with the connection's overrides applied (AUTH_URL,
-	// TOKEN_URL, AUTH_STYLE, PKCE). For custom, built from the settings alone.
+	// Preset is the provider preset with the connection's overrides applied (REGION, AUTH_URL,
+	// TOKEN_URL, AUTH_STYLE, PKCE, SCOPE_SEPARATOR). For custom, built from the settings alone.
 	Preset       provider.Preset
 	ClientID     string
 	ClientSecret string
 	Scopes       []string // split on spaces and commas, empty parts dropped
 	RedirectURL  string
+	// Region is OAUTH_<NAME>_REGION for a preset with regions (its default when unset), whose
+	// endpoints Preset then holds; "" for every other provider.
+	Region string
 }
 
 // AuthorizeURL is where a person opens the consent flow for c (in Azure, a function key must be

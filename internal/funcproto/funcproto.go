@@ -165,27 +165,31 @@ func jsonKind(v []byte) string {
 // Content-Type: application/json (the host rejects Go's sniffed text/plain with "No
 // MediaTypeFormatter is available...") and always writes a JSON object (an empty 2xx body can
 // leave the invocation hanging until functionTimeout). Nil Outputs and Logs are sent as {} and [].
+// A status that forbids a body (1xx, 204, 304) becomes 200, with a log line saying so.
 // If resp cannot be marshalled (an unsupported ReturnValue, say), Write sends status 500 with
-// resp's Logs plus a line saying so: the host then fails the invocation, and a timer without a
-// retry policy is simply run again at its next tick. A failed write means the host has gone
-// away; there is no one left to tell, so it is not reported.
+// resp's Logs plus a line saying so, and the host fails the invocation (a timer without a retry
+// policy simply runs again at its next tick). The host discards Logs on any non-2xx status, so
+// a caller that fails an invocation should also log the reason itself. A failed write means
+// the host has gone away; there is no one left to tell, so it is not reported.
 func Write(w http.ResponseWriter, status int, resp InvokeResponse) {
 	if resp.Outputs == nil {
 		resp.Outputs = map[string]any{}
 	}
-	if resp.Logs == nil {
-		resp.Logs = []string{}
-	}
-	if status < 100 || status > 999 {
+	resp.Logs = append([]string{}, resp.Logs...) // never null, and never the caller's array
+	switch {
+	case status < 100 || status > 999:
 		// http.ResponseWriter panics on such codes; report the caller's bug instead.
 		resp.Logs = append(resp.Logs, fmt.Sprintf("funcproto: invalid response status %d replaced by 500", status))
 		status = http.StatusInternalServerError
+	case status < 200 || status == http.StatusNoContent || status == http.StatusNotModified:
+		// These cannot carry the JSON object the host must get.
+		resp.Logs = append(resp.Logs, fmt.Sprintf("funcproto: response status %d cannot carry a body; sent 200", status))
+		status = http.StatusOK
 	}
 	body, err := json.Marshal(resp)
 	if err != nil {
 		status = http.StatusInternalServerError
-		logs := append(append([]string(nil), resp.Logs...),
-			fmt.Sprintf("funcproto: invocation response could not be encoded as JSON (%T); outputs and return value dropped", err))
+		logs := append(resp.Logs, fmt.Sprintf("funcproto: invocation response could not be encoded as JSON (%T); outputs and return value dropped", err))
 		body, err = json.Marshal(InvokeResponse{Outputs: map[string]any{}, Logs: logs})
 		if err != nil {
 			body = []byte(`{"Outputs":{},"Logs":["funcproto: invocation response could not be encoded as JSON"],"ReturnValue":null}`)

@@ -246,6 +246,12 @@ func TestWrite(t *testing.T) {
 			wantLog:    "could not be encoded as JSON",
 		},
 		{
+			name:       "status without a body",
+			status:     http.StatusNoContent,
+			wantStatus: http.StatusOK,
+			wantLog:    "response status 204 cannot carry a body",
+		},
+		{
 			name:       "invalid status",
 			status:     0,
 			wantStatus: http.StatusInternalServerError,

@@ -14,12 +14,14 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/freshtoken/freshtoken/internal/config"
+	"github.com/freshtoken/freshtoken/internal/provider"
 	"golang.org/x/oauth2"
 )
 
@@ -37,6 +39,29 @@ type Token struct {
 	// Scope is what the provider says it granted; nil when it did not say.
 	Scope     []string
 	AccountID string
+}
+
+// Provider is a connection's token client, whatever the provider's dialect: *Client for the
+// standard shape, *Withings for Withings' envelope. For returns the right one.
+type Provider interface {
+	// AuthCodeURL is the consent page URL for state, with an S256 challenge for verifier
+	// when it is not empty.
+	AuthCodeURL(state, verifier string) string
+	// UsesPKCE says whether Authorize must create a verifier for this connection.
+	UsesPKCE() bool
+	// Exchange trades an authorization code for the first token pair.
+	Exchange(ctx context.Context, code, verifier string) (*Token, error)
+	// Refresh sends refreshToken once and returns the new pair; it never retries.
+	Refresh(ctx context.Context, refreshToken string) (*Token, error)
+}
+
+// For returns the token client for conn: a *Withings for the Withings dialect, else a *Client.
+// hc must have a timeout (see NewHTTPClient); now is the clock.
+func For(conn config.Connection, hc *http.Client, now func() time.Time) Provider {
+	if conn.Preset.Dialect == provider.DialectWithings {
+		return NewWithings(conn, hc, now)
+	}
+	return New(conn, hc, now)
 }
 
 // Client is one connection's token client. It is safe for concurrent use.
@@ -72,21 +97,32 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 	}
 }
 
-// oauth2Config builds the x/oauth2 configuration. Scopes for comma-joining providers go as one
-// pre-joined element because AuthCodeURL joins with spaces.
+// oauth2Config builds the x/oauth2 configuration.
 func (c *Client) oauth2Config() *oauth2.Config {
 	p := c.conn.Preset
-	scopes := c.conn.Scopes
-	if p.ScopeSeparator != "" && p.ScopeSeparator != " " && len(scopes) > 0 {
-		scopes = []string{strings.Join(scopes, p.ScopeSeparator)}
-	}
 	return &oauth2.Config{
 		ClientID:     c.conn.ClientID,
 		ClientSecret: c.conn.ClientSecret,
 		Endpoint:     oauth2.Endpoint{AuthURL: p.AuthURL, TokenURL: p.TokenURL, AuthStyle: p.AuthStyle},
 		RedirectURL:  c.conn.RedirectURL,
-		Scopes:       scopes,
+		Scopes:       authScopes(p, c.conn.Scopes),
 	}
+}
+
+// authScopes are the scopes of an authorize request: the configured ones plus the preset's
+// required ones, pre-joined into one element for comma-joining providers because x/oauth2's
+// AuthCodeURL joins with spaces.
+func authScopes(p provider.Preset, configured []string) []string {
+	scopes := slices.Clone(configured)
+	for _, s := range p.RequiredScopes {
+		if !slices.Contains(scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	if p.ScopeSeparator != "" && p.ScopeSeparator != " " && len(scopes) > 0 {
+		scopes = []string{strings.Join(scopes, p.ScopeSeparator)}
+	}
+	return scopes
 }
 
 // AuthCodeURL is the consent page URL for state, with PKCE S256 when verifier is not empty
@@ -107,7 +143,7 @@ func (c *Client) UsesPKCE() bool { return c.conn.Preset.PKCE }
 
 // Exchange trades an authorization code for the first token pair.
 func (c *Client) Exchange(ctx context.Context, code, verifier string) (*Token, error) {
-	ctx, obs := c.observe(ctx, nil)
+	ctx, obs := c.observe(ctx, "authorization_code", c.conn.Preset.ExchangeParams)
 	var opts []oauth2.AuthCodeOption
 	if verifier != "" {
 		opts = append(opts, oauth2.VerifierOption(verifier))
@@ -122,7 +158,7 @@ func (c *Client) Exchange(ctx context.Context, code, verifier string) (*Token, e
 // Refresh sends refreshToken once and returns the new pair. It never retries: a refresh is not
 // idempotent, and the caller decides from the error's Class what may happen next.
 func (c *Client) Refresh(ctx context.Context, refreshToken string) (*Token, error) {
-	ctx, obs := c.observe(ctx, c.conn.Preset.RefreshParams)
+	ctx, obs := c.observe(ctx, "refresh_token", c.conn.Preset.RefreshParams)
 	src := c.oauth2Config().TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken})
 	tok, err := src.Token()
 	if err != nil {
@@ -213,8 +249,16 @@ func number(v any) (float64, bool) {
 }
 
 // observe returns a context whose HTTP client records what happened on the wire (for
-// classification) and adds extra form parameters to refresh requests.
-func (c *Client) observe(ctx context.Context, extra map[string]string) (context.Context, *recorder) {
+// classification) and adds extra form parameters to requests of the grant type grant.
+func (c *Client) observe(ctx context.Context, grant string, extra map[string]string) (context.Context, *recorder) {
+	ctx, rec := traced(ctx)
+	hc := *c.http
+	hc.Transport = &recordingTransport{base: transportOf(c.http), rec: rec, grant: grant, extra: extra}
+	return context.WithValue(ctx, oauth2.HTTPClient, &hc), rec
+}
+
+// traced returns ctx with a trace that records in the recorder when a whole request was written.
+func traced(ctx context.Context) (context.Context, *recorder) {
 	rec := &recorder{}
 	trace := &httptrace.ClientTrace{
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
@@ -223,10 +267,7 @@ func (c *Client) observe(ctx context.Context, extra map[string]string) (context.
 			}
 		},
 	}
-	ctx = httptrace.WithClientTrace(ctx, trace)
-	hc := *c.http
-	hc.Transport = &recordingTransport{base: transportOf(c.http), rec: rec, extra: extra}
-	return context.WithValue(ctx, oauth2.HTTPClient, &hc), rec
+	return httptrace.WithClientTrace(ctx, trace), rec
 }
 
 func transportOf(hc *http.Client) http.RoundTripper {
@@ -253,11 +294,12 @@ func (r *recorder) get() observation {
 	return r.obs
 }
 
-// recordingTransport notes the response status and appends extra form parameters to
-// refresh_token grant requests, which x/oauth2 has no option for.
+// recordingTransport notes the response status and sets extra form parameters on token
+// requests of the grant type grant, which x/oauth2 has no option for.
 type recordingTransport struct {
 	base  http.RoundTripper
 	rec   *recorder
+	grant string
 	extra map[string]string
 }
 
@@ -272,7 +314,7 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		if err != nil {
 			return nil, errors.New("token request body is not a form")
 		}
-		if form.Get("grant_type") == "refresh_token" {
+		if form.Get("grant_type") == t.grant {
 			for k, v := range t.extra {
 				form.Set(k, v)
 			}

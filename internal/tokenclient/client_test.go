@@ -736,7 +736,7 @@ func TestAuthCodeURL(t *testing.T) {
 				"response_type":   {"code"},
 				"state":           {state},
 				"scope":           {"read,activity:read_all"},
-				"approval_prompt": {"auto"},
+				"approval_prompt": {"force"},
 			},
 		},
 		{
@@ -937,7 +937,7 @@ func TestRefreshParamsOnlyOnRefreshGrant(t *testing.T) {
 	}
 	for _, tt := range tests {
 		ts := newTokenServer(t, jsonReply(http.StatusOK, `{}`))
-		rt := &recordingTransport{base: http.DefaultTransport, rec: &recorder{}, extra: map[string]string{"scope": "offline"}}
+		rt := &recordingTransport{base: http.DefaultTransport, rec: &recorder{}, grant: "refresh_token", extra: map[string]string{"scope": "offline"}}
 		req, err := http.NewRequest(http.MethodPost, ts.tokenURL(), strings.NewReader(tt.body))
 		if err != nil {
 			t.Fatal(err)

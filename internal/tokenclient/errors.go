@@ -43,7 +43,9 @@ type Error struct {
 	Class      Class
 	StatusCode int    // the provider's HTTP status; 0 when none arrived
 	Code       string // the OAuth2 error code in any dialect (invalid_grant, ...), when one was read
-	Detail     string // redacted description from the provider or the transport
+	// Detail is the redacted description from the provider or the transport. When a provider
+	// with short-lived codes refuses one, it ends with a hint saying so.
+	Detail     string
 	RetryAfter time.Duration
 	// Gone is set when the provider's API is shut down (HTTP 410 from a preset with Gone).
 	Gone string
@@ -125,6 +127,9 @@ func classify(op string, p provider.Preset, err error, obs observation, now time
 			e.Class = Transient
 			if re.Response != nil {
 				e.RetryAfter = retryAfter(re.Response.Header.Get("Retry-After"), now)
+				if e.RetryAfter == 0 && p.Dialect == provider.DialectStrava {
+					e.RetryAfter = stravaRetryAfter(re.Response.Header, now)
+				}
 			}
 		case status >= 500:
 			e.Class = Transient
@@ -139,6 +144,7 @@ func classify(op string, p provider.Preset, err error, obs observation, now time
 			// this request without issuing tokens, so the stored pair is intact.
 			e.Class = Transient
 		}
+		addCodeHint(e, p)
 		return e
 	}
 	e.Detail = redact.String(err.Error(), maxDetail, secrets...)
@@ -156,6 +162,33 @@ func classify(op string, p provider.Preset, err error, obs observation, now time
 	return e
 }
 
+// addCodeHint ends the detail of a refused code exchange with the provider's code lifetime,
+// when it is short enough for a person to miss (Withings: 30 seconds).
+func addCodeHint(e *Error, p provider.Preset) {
+	if e.Op != "exchange" || e.Class != Revoked || e.Code != "invalid_grant" || p.CodeLifetime <= 0 {
+		return
+	}
+	name := p.Title
+	if name == "" {
+		name = p.Name
+	}
+	hint := name + " authorization codes expire " + p.CodeLifetime.String() +
+		" after the consent page: start again and let the browser return without pausing"
+	if e.Detail == "" {
+		e.Detail = hint
+		return
+	}
+	e.Detail += "; " + hint
+}
+
+// ouraTitles map the RFC 7807 titles of Oura's error-handling documentation that name a dead
+// grant or client onto OAuth2 codes, for answers that carry no "error" field.
+var ouraTitles = map[string]string{
+	"token already used or revoked": "invalid_grant",
+	"expired token":                 "invalid_grant",
+	"invalid client id":             "invalid_client",
+}
+
 // errorBody reads the error code and description from a provider's error body in its dialect.
 func errorBody(d provider.Dialect, re *oauth2.RetrieveError) (code, detail string) {
 	code, detail = re.ErrorCode, re.ErrorDescription
@@ -163,6 +196,8 @@ func errorBody(d provider.Dialect, re *oauth2.RetrieveError) (code, detail strin
 		Error            any    `json:"error"`
 		ErrorDescription string `json:"error_description"`
 		Message          string `json:"message"`
+		Title            string `json:"title"`  // RFC 7807 (Oura)
+		Detail           string `json:"detail"` // RFC 7807 (Oura)
 		Errors           []struct {
 			ErrorType string `json:"errorType"`
 			Message   string `json:"message"`
@@ -205,8 +240,13 @@ func errorBody(d provider.Dialect, re *oauth2.RetrieveError) (code, detail strin
 			}
 		}
 	}
-	if detail == "" {
-		detail = body.Message
+	if code == "" && d == provider.DialectOura {
+		code = ouraTitles[strings.ToLower(strings.TrimSpace(body.Title))]
+	}
+	for _, s := range []string{body.Message, body.Detail, body.Title} {
+		if detail == "" {
+			detail = s
+		}
 	}
 	return code, detail
 }
@@ -238,4 +278,29 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// stravaRetryAfter is the wait after a Strava 429, which carries no Retry-After: Strava's
+// 15-minute limit resets at the next quarter hour and its daily limit at midnight UTC;
+// X-RateLimit-Limit and X-RateLimit-Usage ("15-minute,daily") say which one was reached.
+func stravaRetryAfter(h http.Header, now time.Time) time.Duration {
+	now = now.UTC()
+	limit, usage := countPair(h.Get("X-RateLimit-Limit")), countPair(h.Get("X-RateLimit-Usage"))
+	if limit[1] > 0 && usage[1] >= limit[1] {
+		midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
+		return midnight.Sub(now)
+	}
+	return now.Truncate(15 * time.Minute).Add(15 * time.Minute).Sub(now)
+}
+
+// countPair reads "a,b" as two counts; a part that is no count is 0.
+func countPair(v string) [2]int64 {
+	var out [2]int64
+	a, b, _ := strings.Cut(v, ",")
+	for i, s := range []string{a, b} {
+		if n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil && n > 0 {
+			out[i] = n
+		}
+	}
+	return out
 }

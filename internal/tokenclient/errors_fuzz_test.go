@@ -53,8 +53,8 @@ func (s stubTransport) response(req *http.Request) *http.Response {
 // client secret, so seeds can echo them as Fitbit does. Whatever arrives, the error must be
 // an *Error of a known class whose text is non-empty and holds neither secret.
 func FuzzClassifyBody(f *testing.F) {
-	dialects := []provider.Dialect{provider.DialectRFC6749, provider.DialectFitbit, provider.DialectStrava, provider.DialectWithings}
-	secrets := []string{testClientSecret, oldRT}
+	dialects := []provider.Dialect{provider.DialectRFC6749, provider.DialectFitbit, provider.DialectStrava, provider.DialectWithings, provider.DialectOura}
+	secrets := []string{testClientSecret, oldRT, authCode}
 	f.Fuzz(func(t *testing.T, status int, contentType, retryAfter, body string) {
 		status = 100 + int(uint(status)%500)
 		body = strings.NewReplacer("$RT", oldRT, "$CS", testClientSecret).Replace(body)
@@ -83,6 +83,16 @@ func FuzzClassifyBody(f *testing.F) {
 			if e.RetryAfter < 0 {
 				t.Errorf("%s: got RetryAfter %v; want >= 0", path, e.RetryAfter)
 			}
+		}
+
+		// The Withings client reads the same answer as an envelope, on both calls.
+		hc := &http.Client{Transport: stub, Timeout: 5 * time.Second}
+		w := NewWithings(connection(lookup(t, "withings"), "http://token.invalid/v2/oauth2"), hc, clock)
+		if _, err := w.Refresh(context.Background(), oldRT); err != nil {
+			check("withings refresh", err)
+		}
+		if _, err := w.Exchange(context.Background(), authCode, ""); err != nil {
+			check("withings exchange", err)
 		}
 
 		for _, d := range dialects {

@@ -173,11 +173,19 @@ func TestRefreshClassification(t *testing.T) {
 		},
 		{
 			name:       "429 without Retry-After",
-			preset:     "strava",
-			endpoint:   serve(jsonReply(429, `{"message":"Rate Limit Exceeded","errors":[{"resource":"Application","field":"rate limit","code":"exceeded"}]}`)),
+			endpoint:   serve(reply(429, "text/plain", "Too Many Requests")),
 			wantClass:  Transient,
 			wantStatus: 429,
 			wantHits:   1,
+		},
+		{
+			name:           "strava 429: wait for the next quarter hour",
+			preset:         "strava",
+			endpoint:       serve(jsonReply(429, `{"message":"Rate Limit Exceeded","errors":[{"resource":"Application","field":"rate limit","code":"exceeded"}]}`, "X-RateLimit-Limit", "200,2000", "X-RateLimit-Usage", "200,1400")),
+			wantClass:      Transient,
+			wantStatus:     429,
+			wantRetryAfter: 15 * time.Minute,
+			wantHits:       1,
 		},
 		{
 			name:       "500",

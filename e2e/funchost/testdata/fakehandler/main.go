@@ -110,6 +110,9 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "abc", Path: "/", HttpOnly: true})
 		w.Header().Set("Location", "https://provider.example/authorize?state=xyz")
 		w.WriteHeader(http.StatusFound)
+	case strings.HasSuffix(path, "/raw"):
+		w.Header()["Content-Type"] = nil // no Content-Type at all, which Go would otherwise sniff
+		_, _ = io.WriteString(w, "raw bytes")
 	case r.Method == http.MethodPost && strings.Count(path, "/") == 1:
 		invoke(w, r, strings.TrimPrefix(path, "/"))
 	default:
@@ -133,6 +136,8 @@ func invoke(w http.ResponseWriter, r *http.Request, function string) {
 		_, _ = io.WriteString(w, `{"Outputs":{},"Logs":["never seen"],"ReturnValue":null}`)
 	case "TickEmpty":
 		w.WriteHeader(http.StatusOK)
+	case "TickNull":
+		writeJSON(w, http.StatusOK, nil)
 	case "TickFail":
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"Outputs": map[string]any{}, "Logs": []string{"failure log is discarded"}, "ReturnValue": nil})
 	case "TickBadJSON":
