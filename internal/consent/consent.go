@@ -151,7 +151,7 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 	if known {
 		// The state is single-use whatever happens next.
 		http.SetCookie(w, &http.Cookie{
-			Name: cookieName(name), Value: "", Path: cookiePath(name), MaxAge: -1,
+			Name: cookieName(name), Value: "", Path: cookiePath(c.Config), MaxAge: -1,
 			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secureCookie(c.Config),
 		})
 	}
@@ -203,7 +203,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, name string)
 		}
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: cookieName(name), Value: state, Path: cookiePath(name),
+		Name: cookieName(name), Value: state, Path: cookiePath(c.Config),
 		MaxAge: int(h.ttl / time.Second), HttpOnly: true, SameSite: http.SameSiteLaxMode,
 		Secure: secureCookie(c.Config),
 	})
@@ -480,7 +480,15 @@ func stateKey(state string) string {
 
 func cookieName(name string) string { return cookiePrefix + name }
 
-func cookiePath(name string) string { return "/api/callback/" + name }
+// cookiePath scopes the state cookie to the callback: the path of the configured redirect URL,
+// which is where the provider sends the browser back (behind a proxy it may differ from the
+// route).
+func cookiePath(c config.Connection) string {
+	if u, err := url.Parse(c.RedirectURL); err == nil && u.Path != "" {
+		return u.Path
+	}
+	return "/api/callback/" + c.Name
+}
 
 // secureCookie marks the cookie Secure when the callback is reached over https; a plain-http
 // localhost callback would never get a Secure cookie back.
