@@ -24,10 +24,6 @@ import (
 )
 
 const (
-	// tokenRequestTimeout bounds one request to a provider's token endpoint.
-	tokenRequestTimeout = 30 * time.Second
-	// leaseDuration outlives a token request plus an identical repeat plus the commit's retries.
-	leaseDuration = 3 * time.Minute
 	// passTimeout stays under host.json's functionTimeout (5m).
 	passTimeout = 4*time.Minute + 30*time.Second
 	// shutdownGrace is how long SIGTERM waits for in-flight requests and passes.
@@ -53,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	hc := tokenclient.NewHTTPClient(tokenRequestTimeout)
+	hc := tokenclient.NewHTTPClient(cfg.TokenTimeout)
 	refreshConns := make([]refresh.Connection, 0, len(cfg.Connections))
 	consentConns := make(map[string]consent.Connection, len(cfg.Connections))
 	for _, c := range cfg.Connections {
@@ -67,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Store:         st,
 		Connections:   refreshConns,
 		Margin:        cfg.Margin,
-		LeaseDuration: leaseDuration,
+		LeaseDuration: cfg.Lease,
 		Owner:         owner(getenv),
 		Now:           time.Now,
 		Log:           log,

@@ -18,7 +18,8 @@
 //	OAUTH_<NAME>_PROVIDER          a preset (see provider.Names) or custom
 //	OAUTH_<NAME>_CLIENT_ID         required
 //	OAUTH_<NAME>_CLIENT_SECRET     required
-//	OAUTH_<NAME>_SCOPES            scopes separated by spaces and/or commas
+//	OAUTH_<NAME>_SCOPES            scopes separated by spaces and/or commas; for google, a scope
+//	                               with a dot may omit https://www.googleapis.com/auth/
 //	OAUTH_<NAME>_REDIRECT_URL      default <public base URL>/api/callback/<name>: from
 //	                               WEBSITE_HOSTNAME, else http://localhost:<PORT>
 //	OAUTH_<NAME>_AUTH_URL          required for custom, else overrides the preset
@@ -31,6 +32,9 @@
 //	                               or sandbox; AUTH_URL and TOKEN_URL still override it
 //	REFRESH_SCHEDULE               NCRONTAB (see package schedule), default 0 */15 * * * *
 //	REFRESH_MARGIN                 a token is refreshed when it expires within this; default 30m
+//	TOKEN_REQUEST_TIMEOUT          timeout of one token request, default 30s
+//	REFRESH_LEASE                  how long a pass holds a connection it refreshes, default 3m;
+//	                               more than twice TOKEN_REQUEST_TIMEOUT
 //	LOG_LEVEL                      trace, debug, info (default), warn, error, fatal, panic, disabled
 //	LOG_FORMAT                     json (default) or console
 //	FUNCTIONS_CUSTOMHANDLER_PORT   set by the Functions host; unset means standalone

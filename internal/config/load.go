@@ -41,6 +41,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	cfg.Store = l.store()
 	cfg.Connections = l.connections(cfg)
 	cfg.Schedule, cfg.Margin = l.refresh(cfg.CustomHandlerPort != "")
+	cfg.TokenTimeout, cfg.Lease = l.timing()
 	cfg.LogLevel = l.logLevel()
 	cfg.LogFormat = l.logFormat()
 
@@ -252,7 +253,7 @@ func (l *loader) connection(cfg Config, name string) Connection {
 	c.ClientID = l.required(setting(SuffixClientID))
 	c.ClientSecret = l.required(setting(SuffixClientSecret))
 
-	c.Scopes = splitScopes(l.get(setting(SuffixScopes)))
+	c.Scopes = fullScopes(c.Preset, splitScopes(l.get(setting(SuffixScopes))))
 	if len(c.Scopes) == 0 {
 		l.warn(setting(SuffixScopes), "empty: the provider's default scopes apply, and some providers (Google) refuse an authorization request without scopes")
 	}
@@ -431,6 +432,18 @@ func (l *loader) logFormat() string {
 	}
 	l.problem(SettingLogFormat, "%q is not json or console", v)
 	return DefaultLogFormat
+}
+
+// fullScopes completes scopes written short for p (Google's googlehealth.sleep.readonly),
+// dropping repeats that the completion makes.
+func fullScopes(p provider.Preset, scopes []string) []string {
+	var out []string
+	for _, s := range scopes {
+		if s = p.FullScope(s); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // splitScopes splits on spaces and commas, dropping empty parts and repeats.

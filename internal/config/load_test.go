@@ -222,6 +222,8 @@ func TestLoadDefaults(t *testing.T) {
 		{"Store", cfg.Store, Store{ConnectionString: "UseDevelopmentStorage=true", Table: "OAuthTokens"}},
 		{"Schedule", cfg.Schedule, "0 */15 * * * *"},
 		{"Margin", cfg.Margin, 30 * time.Minute},
+		{"TokenTimeout", cfg.TokenTimeout, 30 * time.Second},
+		{"Lease", cfg.Lease, 3 * time.Minute},
 		{"LogLevel", cfg.LogLevel, zerolog.InfoLevel},
 		{"LogFormat", cfg.LogFormat, "json"},
 		{"RedirectURL", cfg.Connections[0].RedirectURL, "http://localhost:7071/api/callback/strava"},
@@ -264,6 +266,13 @@ func TestLoadValues(t *testing.T) {
 			func(c Config) (any, any) {
 				return c.Connections[0].Scopes, []string{"read", "activity:read_all", "profile:read_all"}
 			}},
+		{"google scopes written short", env{"OAUTH_CONNECTIONS": "health", "OAUTH_HEALTH_PROVIDER": "google", "OAUTH_HEALTH_CLIENT_ID": "g",
+			"OAUTH_HEALTH_CLIENT_SECRET": sentinel, "OAUTH_HEALTH_SCOPES": "openid email googlehealth.sleep.readonly https://www.googleapis.com/auth/googlehealth.sleep.readonly https://mail.google.com/"},
+			func(c Config) (any, any) {
+				return c.Connections[0].Scopes, []string{"openid", "email", "https://www.googleapis.com/auth/googlehealth.sleep.readonly", "https://mail.google.com/"}
+			}},
+		{"other providers keep dotted scopes", env{"OAUTH_STRAVA_SCOPES": "read,a.b"},
+			func(c Config) (any, any) { return c.Connections[0].Scopes, []string{"read", "a.b"} }},
 		{"preset overrides", env{
 			"OAUTH_STRAVA_AUTH_URL": "https://proxy.example.com/authorize", "OAUTH_STRAVA_TOKEN_URL": "http://127.0.0.1:9000/token",
 			"OAUTH_STRAVA_AUTH_STYLE": "header", "OAUTH_STRAVA_PKCE": "1", "OAUTH_STRAVA_SCOPE_SEPARATOR": "space"},
@@ -362,6 +371,10 @@ func TestLoadReportsEachFault(t *testing.T) {
 		{"margin zero", stravaEnv, env{"REFRESH_MARGIN": "0s"}, "REFRESH_MARGIN", "more than 0"},
 		{"margin negative", stravaEnv, env{"REFRESH_MARGIN": "-5m"}, "REFRESH_MARGIN", "more than 0"},
 		{"margin a day", stravaEnv, env{"REFRESH_MARGIN": "24h"}, "REFRESH_MARGIN", "less than 24h"},
+		{"token timeout not a duration", stravaEnv, env{"TOKEN_REQUEST_TIMEOUT": "30"}, "TOKEN_REQUEST_TIMEOUT", `"30" is not a Go duration`},
+		{"token timeout too short", stravaEnv, env{"TOKEN_REQUEST_TIMEOUT": "10ms"}, "TOKEN_REQUEST_TIMEOUT", "between 1s and 5m0s"},
+		{"lease not a duration", stravaEnv, env{"REFRESH_LEASE": "long"}, "REFRESH_LEASE", `"long" is not a Go duration`},
+		{"lease shorter than two requests", stravaEnv, env{"TOKEN_REQUEST_TIMEOUT": "2m"}, "REFRESH_LEASE", "more than twice TOKEN_REQUEST_TIMEOUT"},
 		{"log level", stravaEnv, env{"LOG_LEVEL": "verbose"}, "LOG_LEVEL", `"verbose" is not a level`},
 		{"numeric log level", stravaEnv, env{"LOG_LEVEL": "1"}, "LOG_LEVEL", "is not a level"},
 		{"log format", stravaEnv, env{"LOG_FORMAT": "text"}, "LOG_FORMAT", `"text" is not json or console`},

@@ -21,6 +21,8 @@ const (
 	SettingPort              = "PORT"
 	SettingBindAddress       = "BIND_ADDRESS"
 	SettingWebsiteHostname   = "WEBSITE_HOSTNAME"
+	SettingTokenTimeout      = "TOKEN_REQUEST_TIMEOUT"
+	SettingLease             = "REFRESH_LEASE"
 )
 
 // Suffixes of a connection's settings: OAUTH_<NAME>_<suffix> (see ConnectionSetting).
@@ -40,12 +42,14 @@ const (
 
 // Defaults of optional settings.
 const (
-	DefaultTable       = "OAuthTokens"
-	DefaultSchedule    = "0 */15 * * * *"
-	DefaultMargin      = 30 * time.Minute
-	DefaultPort        = "7071"
-	DefaultBindAddress = "127.0.0.1"
-	DefaultLogFormat   = "json"
+	DefaultTable        = "OAuthTokens"
+	DefaultSchedule     = "0 */15 * * * *"
+	DefaultMargin       = 30 * time.Minute
+	DefaultPort         = "7071"
+	DefaultBindAddress  = "127.0.0.1"
+	DefaultLogFormat    = "json"
+	DefaultTokenTimeout = 30 * time.Second
+	DefaultLease        = 3 * time.Minute
 )
 
 // SettingNames lists the settings Load reads that do not belong to one connection, in the
@@ -55,7 +59,7 @@ func SettingNames() []string {
 		SettingWebJobsStorage, SettingStoreConnection, SettingStoreEndpoint, SettingAzureClientID,
 		SettingTable, SettingConnections, SettingSchedule, SettingMargin, SettingLogLevel,
 		SettingLogFormat, SettingCustomHandlerPort, SettingPort, SettingBindAddress,
-		SettingWebsiteHostname,
+		SettingWebsiteHostname, SettingTokenTimeout, SettingLease,
 	}
 }
 

@@ -24,6 +24,14 @@ type Config struct {
 	Schedule string        // REFRESH_SCHEDULE (NCRONTAB), default "0 */15 * * * *"
 	Margin   time.Duration // REFRESH_MARGIN, default 30m
 
+	// TokenTimeout bounds one request to a provider's token endpoint (TOKEN_REQUEST_TIMEOUT,
+	// default 30s).
+	TokenTimeout time.Duration
+	// Lease is how long a pass holds a connection while it refreshes it (REFRESH_LEASE, default
+	// 3m). It must outlive the slowest refresh: a token request, an identical repeat, and the
+	// commit's retries, so Load requires more than 2×TokenTimeout.
+	Lease time.Duration
+
 	LogLevel  zerolog.Level // LOG_LEVEL, default info
 	LogFormat string        // LOG_FORMAT: "json" (default) or "console"
 }
