@@ -200,8 +200,11 @@ func (r *Refresher) Run(ctx context.Context) Report {
 	sort.SliceStable(results, func(i, j int) bool { return results[i].Connection < results[j].Connection })
 	for _, res := range results {
 		ev := r.o.Log.Info()
-		if res.Outcome == Failed {
+		switch {
+		case res.Outcome == Failed:
 			ev = r.o.Log.Error()
+		case strings.Contains(res.Detail, refreshDeadlineMark):
+			ev = r.o.Log.Warn()
 		}
 		ev = ev.Str("connection", res.Connection).Str("outcome", string(res.Outcome))
 		if res.Class != "" {
@@ -256,6 +259,7 @@ func (r *Refresher) one(ctx context.Context, owner string, c Connection, sc *sto
 	}
 	if !r.due(sc, now) {
 		res.Outcome = NotDue
+		res.Detail = refreshDeadlineWarning(sc.Tokens.RefreshExpiresAt, now)
 		return res
 	}
 	if st.State == store.StateRetrying && st.NextAttempt.After(now) {
@@ -364,6 +368,7 @@ func (r *Refresher) success(sc *store.Connection, c Connection, tok *tokenclient
 	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
 	st.InFlight, st.InFlightSince = "", time.Time{}
 	st.Generation++
+	st.Warning = refreshDeadlineWarning(t.RefreshExpiresAt, now)
 	return t, st
 }
 
@@ -492,7 +497,11 @@ func (r *Refresher) backoff(n int) time.Duration {
 	return time.Duration(float64(d) * r.o.Jitter())
 }
 
-// refreshDeadlineWarning warns two weeks ahead of a known refresh-token deadline.
+// refreshDeadlineMark starts every refresh-token deadline warning.
+const refreshDeadlineMark = "the refresh token "
+
+// refreshDeadlineWarning warns two weeks ahead of a known refresh-token deadline (Google's 7
+// days for apps in Testing status, Spotify's 6 months, Withings' year).
 func refreshDeadlineWarning(deadline, now time.Time) string {
 	if deadline.IsZero() {
 		return ""
@@ -500,9 +509,9 @@ func refreshDeadlineWarning(deadline, now time.Time) string {
 	left := deadline.Sub(now)
 	switch {
 	case left <= 0:
-		return "the refresh token's known deadline has passed"
+		return refreshDeadlineMark + "passed its known deadline " + deadline.UTC().Format(time.RFC3339) + ": consent again"
 	case left < 14*24*time.Hour:
-		return fmt.Sprintf("the refresh token expires %s (in %s): consent again before then", deadline.UTC().Format(time.RFC3339), left.Round(time.Hour))
+		return fmt.Sprintf(refreshDeadlineMark+"expires %s (in %s): consent again before then", deadline.UTC().Format(time.RFC3339), left.Round(time.Hour))
 	}
 	return ""
 }

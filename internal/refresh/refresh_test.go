@@ -1079,3 +1079,45 @@ func TestNoSecrets(t *testing.T) {
 		t.Errorf("the log lacks the provider's (redacted) message; the leak check would prove nothing")
 	}
 }
+
+// TestRefreshDeadlineWarning: a refresh token with a known deadline less than two weeks away is
+// warned about on every pass, and the Status row of a refreshed connection carries the warning.
+func TestRefreshDeadlineWarning(t *testing.T) {
+	e := newEnv(t)
+	p := e.provider(false) // a provider that keeps the refresh token, so the deadline stands
+	now := e.clock.Now()
+	deadline := now.Add(5 * 24 * time.Hour)
+	for _, name := range []string{"soon-fresh", "soon-due"} {
+		expires := time.Hour
+		if name == "soon-due" {
+			expires = time.Minute
+		}
+		tk := store.Tokens{AccessToken: randomToken(), ExpiresAt: now.Add(expires), RefreshToken: randomToken(), RefreshExpiresAt: deadline}
+		e.store.seed(name, tk, store.Status{State: store.StateOK, Generation: generation})
+		e.mu.Lock()
+		e.seeded = append(e.seeded, tk.AccessToken, tk.RefreshToken)
+		e.mu.Unlock()
+	}
+	r := e.refresher("a", conn("soon-fresh", p, provider.Preset{Name: "test"}), conn("soon-due", p, provider.Preset{Name: "test"}))
+	rep := e.run(context.Background(), r)
+	want := "expires " + deadline.UTC().Format(time.RFC3339)
+
+	fresh := resultOf(t, rep, "soon-fresh")
+	if fresh.Outcome != refresh.NotDue || !strings.Contains(fresh.Line(), want) {
+		t.Errorf("not-due line = %q; want not due with %q", fresh.Line(), want)
+	}
+	due := resultOf(t, rep, "soon-due")
+	if due.Outcome != refresh.Refreshed || !strings.Contains(due.Line(), want) {
+		t.Errorf("refreshed line = %q; want refreshed with %q", due.Line(), want)
+	}
+	_, st := e.store.row("soon-due")
+	if !strings.Contains(st.Warning, want) {
+		t.Errorf("Status.Warning = %q; want %q", st.Warning, want)
+	}
+	if rep.Failed() {
+		t.Errorf("a deadline warning failed the pass: %q", rep.Lines())
+	}
+	if !strings.Contains(e.logs.String(), `"level":"warn"`) {
+		t.Errorf("no warn-level log line for the deadline")
+	}
+}

@@ -51,7 +51,7 @@ func normTokens(t Tokens) Tokens {
 }
 
 func normStatus(s Status) Status {
-	for _, p := range []*time.Time{&s.ConnectedAt, &s.LastSuccess, &s.LastFailure, &s.NextAttempt, &s.LeaseUntil, &s.InFlightSince} {
+	for _, p := range []*time.Time{&s.ConnectedAt, &s.LastSuccess, &s.LastFailure, &s.NextAttempt, &s.LeaseUntil, &s.InFlightSince, &s.RefreshDeadline} {
 		*p = storedTime(*p)
 	}
 	return s
@@ -95,6 +95,7 @@ func statusProps(s Status) map[string]any {
 		"LeaseOwner":          s.LeaseOwner,
 		"InFlight":            s.InFlight,
 		"Generation":          aztables.EDMInt64(s.Generation),
+		"Warning":             s.Warning,
 	}
 	putTime(p, "ConnectedAt", s.ConnectedAt)
 	putTime(p, "LastSuccess", s.LastSuccess)
@@ -102,6 +103,7 @@ func statusProps(s Status) map[string]any {
 	putTime(p, "NextAttempt", s.NextAttempt)
 	putTime(p, "LeaseUntil", s.LeaseUntil)
 	putTime(p, "InFlightSince", s.InFlightSince)
+	putTime(p, "RefreshDeadline", s.RefreshDeadline)
 	return p
 }
 
@@ -174,6 +176,8 @@ func (r *propReader) status() Status {
 		InFlight:            r.str("InFlight"),
 		InFlightSince:       r.time("InFlightSince"),
 		Generation:          r.int("Generation"),
+		RefreshDeadline:     r.time("RefreshDeadline"),
+		Warning:             r.str("Warning"),
 	}
 }
 

@@ -294,6 +294,7 @@ func (s *Store) Commit(ctx context.Context, c *Connection, t Tokens, st Status) 
 	if err := checkName(c.Name); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	st.RefreshDeadline = t.RefreshExpiresAt
 	now := s.now()
 	rows := []struct {
 		rk    string
@@ -338,6 +339,7 @@ func (s *Store) SaveConsent(ctx context.Context, name string, t Tokens, st Statu
 	if err := checkName(name); err != nil {
 		return fmt.Errorf("store: save consent: %w", err)
 	}
+	st.RefreshDeadline = t.RefreshExpiresAt
 	now := s.now()
 	var actions []aztables.TransactionAction
 	for _, r := range []struct {

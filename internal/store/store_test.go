@@ -178,7 +178,10 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("got ETags %q %q %q; want all set", c.accessETag, c.refreshETag, c.statusETag)
 	}
 	sameTokens(t, c.Tokens, tok)
-	sameStatus(t, c.Status, st)
+	// The Status row mirrors the refresh token's deadline so one row tells a connection's health.
+	wantSt := st
+	wantSt.RefreshDeadline = tok.RefreshExpiresAt
+	sameStatus(t, c.Status, wantSt)
 
 	// The layout other apps read: typed properties, exact names.
 	access := rawRow(t, s, "gmail", RowAccessToken)

@@ -71,6 +71,11 @@ type Status struct {
 	InFlightSince time.Time
 	// Generation counts stored token pairs; every commit increments it.
 	Generation int64
+	// RefreshDeadline mirrors RefreshToken.ExpiresAt (the refresh token's known deadline, zero
+	// when none is known); Commit and SaveConsent set it from the tokens they write.
+	RefreshDeadline time.Time
+	// Warning says what needs a person's attention soon (a refresh-token deadline ahead).
+	Warning string
 }
 
 // Connection is one partition as read: the stored pair, the status, and the ETags that make
