@@ -254,11 +254,12 @@ func (l *loader) connection(cfg Config, name string) Connection {
 	c.ClientSecret = l.required(setting(SuffixClientSecret))
 
 	c.Scopes = fullScopes(c.Preset, splitScopes(l.get(setting(SuffixScopes))))
-	if len(c.Scopes) == 0 {
+	if len(c.Scopes) == 0 && len(c.Preset.RequiredScopes) == 0 {
 		l.warn(setting(SuffixScopes), "empty: the provider's default scopes apply, and some providers (Google) refuse an authorization request without scopes")
 	}
 
 	c.RedirectURL = l.redirectURL(cfg, name, setting(SuffixRedirectURL))
+	l.checkLoopback(setting(SuffixRedirectURL), pname, c.Preset, c.RedirectURL)
 
 	need := func(suffix string) {
 		if custom && l.get(setting(suffix)) == "" {
@@ -368,6 +369,30 @@ func (l *loader) redirectURL(cfg Config, name, setting string) string {
 		l.warn(setting, "%s does not end in /callback/%s, where freshtoken takes the redirect for this connection", showURL(v), name)
 	}
 	return v
+}
+
+// checkLoopback warns when the redirect URL is on this machine and the provider will not send
+// the browser back there.
+func (l *loader) checkLoopback(setting, pname string, p provider.Preset, redirect string) {
+	u, err := url.Parse(redirect)
+	if err != nil || redirect == "" || !isLoopback(u.Hostname()) {
+		return
+	}
+	host := strings.ToLower(u.Hostname())
+	switch p.Loopback {
+	case provider.LoopbackIPOnly:
+		if net.ParseIP(host) == nil {
+			ip := *u
+			ip.Host = net.JoinHostPort("127.0.0.1", u.Port())
+			if u.Port() == "" {
+				ip.Host = "127.0.0.1"
+			}
+			l.warn(setting, "%s refuses %s in redirect URLs: set this to %s, register that URL with %s, and open the authorize URL on 127.0.0.1 too (the sign-in cookie belongs to one host name)",
+				pname, host, showURL(ip.String()), pname)
+		}
+	case provider.LoopbackRefused:
+		l.warn(setting, "%s refuses localhost and IP addresses as redirect URLs: use the deployed app's https URL (or an https tunnel to this machine)", pname)
+	}
 }
 
 // refresh reads REFRESH_SCHEDULE and REFRESH_MARGIN. underHost says the Functions host runs us.

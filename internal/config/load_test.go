@@ -131,11 +131,17 @@ func TestLoadEveryPreset(t *testing.T) {
 			if c.Name != name || c.ClientID != "id-"+name || c.ClientSecret != sentinel {
 				t.Errorf("Name, ClientID = %q, %q; want %q, %q (and the secret)", c.Name, c.ClientID, name, "id-"+name)
 			}
-			if want.Gone != "" {
+			switch {
+			case want.Gone != "":
 				if len(warnings) != 1 || !strings.Contains(warnings[0], prefix+"PROVIDER") || !strings.Contains(warnings[0], want.Gone) {
 					t.Errorf("warnings = %q; want one on %sPROVIDER saying %q", warnings, prefix, want.Gone)
 				}
-			} else if len(warnings) != 0 {
+			case want.Loopback != provider.LoopbackAny:
+				// The default redirect URL is http://localhost:7071/...
+				if len(warnings) != 1 || !strings.HasPrefix(warnings[0], prefix+"REDIRECT_URL: "+name+" refuses") {
+					t.Errorf("warnings = %q; want one on %sREDIRECT_URL saying %s refuses localhost", warnings, prefix, name)
+				}
+			case len(warnings) != 0:
 				t.Errorf("warnings = %q; want none", warnings)
 			}
 		})
@@ -509,6 +515,10 @@ func TestLoadWarnings(t *testing.T) {
 		{"redirect elsewhere", env{"OAUTH_STRAVA_REDIRECT_URL": "https://tokens.example.com/api/callback/google"}, "OAUTH_STRAVA_REDIRECT_URL", "does not end in /callback/strava"},
 		{"schedule unset under the host", env{"FUNCTIONS_CUSTOMHANDLER_PORT": "40000"}, "REFRESH_SCHEDULE", "%REFRESH_SCHEDULE%"},
 		{"port 0", env{"PORT": "0"}, "OAUTH_STRAVA_REDIRECT_URL", "port 0"},
+		{"spotify on localhost", env{"OAUTH_STRAVA_PROVIDER": "spotify"}, "OAUTH_STRAVA_REDIRECT_URL",
+			`spotify refuses localhost in redirect URLs: set this to "http://127.0.0.1:7071/api/callback/strava"`},
+		{"withings on a loopback IP", env{"OAUTH_STRAVA_PROVIDER": "withings", "OAUTH_STRAVA_REDIRECT_URL": "http://127.0.0.1:7071/api/callback/strava"},
+			"OAUTH_STRAVA_REDIRECT_URL", "withings refuses localhost and IP addresses"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -517,6 +527,24 @@ func TestLoadWarnings(t *testing.T) {
 				t.Errorf("warnings = %q; want one, %s: ...%s...", warnings, tt.setting, tt.says)
 			}
 		})
+	}
+}
+
+func TestLoadNoScopesForAPresetThatAddsItsOwn(t *testing.T) {
+	if _, warnings := mustLoad(t, dexcomEnv().with(env{"OAUTH_CGM_SCOPES": ""})); len(warnings) != 0 {
+		t.Errorf("warnings = %q; want none (dexcom asks for offline_access itself)", warnings)
+	}
+}
+
+func TestLoadLoopbackAccepted(t *testing.T) {
+	for _, changes := range []env{
+		{"OAUTH_STRAVA_PROVIDER": "spotify", "OAUTH_STRAVA_REDIRECT_URL": "http://127.0.0.1:7071/api/callback/strava"},
+		{"OAUTH_STRAVA_PROVIDER": "withings", "OAUTH_STRAVA_REDIRECT_URL": "https://tokens.example.com/api/callback/strava"},
+		{"OAUTH_STRAVA_PROVIDER": "google"},
+	} {
+		if _, warnings := mustLoad(t, stravaEnv().with(changes)); len(warnings) != 0 {
+			t.Errorf("%v: warnings = %q; want none", changes, warnings)
+		}
 	}
 }
 

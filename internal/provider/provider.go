@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -61,6 +62,9 @@ type Preset struct {
 	// RequiredScopes are added to every authorize request that lacks them: without them the
 	// provider issues no refresh token (WHOOP's offline, Dexcom's offline_access).
 	RequiredScopes []string
+	// ScopeBase, when set, completes configured scopes written short: one with a '.' and no
+	// ':' is ScopeBase+scope (Google: googlehealth.sleep.readonly). openid or email stay.
+	ScopeBase string
 	// PKCE sends an S256 code challenge with the authorize request.
 	PKCE bool
 	// AuthParams are extra authorize request parameters (Google's access_type=offline).
@@ -93,11 +97,26 @@ type Preset struct {
 	Gone string
 	// ReconnectHint is added to a "needs consent" message for this provider.
 	ReconnectHint string
+	// Loopback is what the provider accepts of a loopback redirect URL (local runs).
+	Loopback LoopbackRule
 	// RegisterURL is where a developer registers the OAuth app; DocsURL the provider's OAuth
 	// documentation. For people (README, messages).
 	RegisterURL string
 	DocsURL     string
 }
+
+// LoopbackRule is what a provider accepts of a redirect URL on this machine.
+type LoopbackRule int
+
+const (
+	// LoopbackAny: http://localhost and loopback IP addresses are accepted.
+	LoopbackAny LoopbackRule = iota
+	// LoopbackIPOnly: a loopback IP literal (http://127.0.0.1:7071/...) is accepted, the name
+	// localhost is not.
+	LoopbackIPOnly
+	// LoopbackRefused: neither localhost nor an IP address is accepted.
+	LoopbackRefused
+)
 
 const day = 24 * time.Hour
 
@@ -113,6 +132,7 @@ var presets = map[string]Preset{
 		// Google accepts both styles; the form is what its own guide shows.
 		AuthStyle:      oauth2.AuthStyleInParams,
 		ScopeSeparator: " ",
+		ScopeBase:      GoogleScopeBase,
 		PKCE:           true, // optional at Google, S256
 		// A refresh token is issued only for offline access, and again only when consent is
 		// shown, so every Authorize asks for both.
@@ -188,8 +208,10 @@ var presets = map[string]Preset{
 		// another fresh pair. 7 hours leaves a margin.
 		RepeatWindow:         7 * time.Hour,
 		RefreshTokenLifetime: 365 * day, // rotating: a year from each refresh
-		RegisterURL:          "https://developer.withings.com/dashboard/",
-		DocsURL:              "https://developer.withings.com/developer-guide/v3/integration-guide/public-health-data-api/get-access/access-and-refresh-tokens",
+		// "Localhost and IP addresses are not allowed as callback URLs" (Withings FAQ).
+		Loopback:    LoopbackRefused,
+		RegisterURL: "https://developer.withings.com/dashboard/",
+		DocsURL:     "https://developer.withings.com/developer-guide/v3/integration-guide/public-health-data-api/get-access/access-and-refresh-tokens",
 	},
 	// Oura API v2. Source: cloud.ouraring.com/docs/authentication (URLs, space-separated scopes,
 	// no PKCE parameter documented) and /docs/error-handling (RFC 7807 bodies with the RFC 6749
@@ -208,8 +230,11 @@ var presets = map[string]Preset{
 		DocsURL:     "https://cloud.ouraring.com/docs/authentication",
 	},
 	// Spotify. Source: developer.spotify.com authorization code flow and PKCE guides
-	// (shared/PROVIDERS.md); error bodies are RFC 6749 ({"error":"invalid_grant",
-	// "error_description":"Refresh token revoked"}, spotify/web-api issues #313, #1202).
+	// (shared/PROVIDERS.md); the blog post of 2025-02-12 ("Increasing the security requirements")
+	// and the Redirect URIs page: PKCE for the code grant, https redirect URLs except loopback IP
+	// literals, localhost refused since November 2025. Error bodies are RFC 6749
+	// ({"error":"invalid_grant","error_description":"Refresh token revoked"}, spotify/web-api
+	// issues #313, #1202).
 	"spotify": {
 		Name:           "spotify",
 		Title:          "Spotify",
@@ -224,6 +249,7 @@ var presets = map[string]Preset{
 		RefreshTokenLifetime:       183 * day, // about 6 months from the first consent
 		RefreshLifetimeFromConsent: true,
 		ReconnectHint:              "Spotify refresh tokens last about 6 months from the consent, and refreshing does not extend them",
+		Loopback:                   LoopbackIPOnly,
 		RegisterURL:                "https://developer.spotify.com/dashboard",
 		DocsURL:                    "https://developer.spotify.com/documentation/web-api/tutorials/code-flow",
 	},
@@ -297,31 +323,40 @@ func dexcomEndpoints(base string) Endpoints {
 	return Endpoints{AuthURL: base + "/v2/oauth2/login", TokenURL: base + "/v2/oauth2/token"}
 }
 
-// GoogleHealthScopes are the Google Health API scopes that replace the Fitbit Web API's:
-// activity_and_fitness for activity and heartrate, health_metrics_and_measurements for weight,
-// SpO2, temperature and the like, sleep for sleep, profile for profile and settings.
-var GoogleHealthScopes = []string{
-	GoogleHealthScopePrefix + "activity_and_fitness.readonly",
-	GoogleHealthScopePrefix + "health_metrics_and_measurements.readonly",
-	GoogleHealthScopePrefix + "sleep.readonly",
-	GoogleHealthScopePrefix + "profile.readonly",
+// GoogleScopeBase starts Google's OAuth scopes. The google preset takes a scope written
+// without it (googlehealth.sleep.readonly) as short for the full one (see Preset.ScopeBase).
+const GoogleScopeBase = "https://www.googleapis.com/auth/"
+
+// GoogleHealthScopeNames are the read-only Google Health API scopes that replace the Fitbit
+// Web API's, in the short form the google preset accepts. Google's mapping
+// (developers.google.com/health/migration/api-specifications): activity and cardio_fitness
+// become activity_and_fitness; heartrate, oxygen_saturation, respiratory_rate, temperature and
+// blood_glucose become health_metrics_and_measurements; sleep becomes sleep; profile becomes
+// profile (settings, nutrition, location, electrocardiogram and irregular_rhythm_notifications
+// have scopes of their own).
+var GoogleHealthScopeNames = []string{
+	"googlehealth.activity_and_fitness.readonly",
+	"googlehealth.health_metrics_and_measurements.readonly",
+	"googlehealth.sleep.readonly",
+	"googlehealth.profile.readonly",
 }
 
-// GoogleHealthScopePrefix starts every Google Health API scope.
-const GoogleHealthScopePrefix = "https://www.googleapis.com/auth/googlehealth."
+// GoogleHealthScopes are GoogleHealthScopeNames in full, as Google reports them granted.
+var GoogleHealthScopes = []string{
+	GoogleScopeBase + "googlehealth.activity_and_fitness.readonly",
+	GoogleScopeBase + "googlehealth.health_metrics_and_measurements.readonly",
+	GoogleScopeBase + "googlehealth.sleep.readonly",
+	GoogleScopeBase + "googlehealth.profile.readonly",
+}
 
-// GoogleHealthScopesText is GoogleHealthScopes for messages: in full, ready to paste into
-// OAUTH_<NAME>_SCOPES.
-const GoogleHealthScopesText = GoogleHealthScopePrefix + "activity_and_fitness.readonly " +
-	GoogleHealthScopePrefix + "health_metrics_and_measurements.readonly " +
-	GoogleHealthScopePrefix + "sleep.readonly " +
-	GoogleHealthScopePrefix + "profile.readonly"
+// GoogleHealthScopesText is GoogleHealthScopeNames as an OAUTH_<NAME>_SCOPES value.
+const GoogleHealthScopesText = "googlehealth.activity_and_fitness.readonly googlehealth.health_metrics_and_measurements.readonly " +
+	"googlehealth.sleep.readonly googlehealth.profile.readonly"
 
-// FitbitGone is the message for anyone still on the Fitbit Web API.
-const FitbitGone = "the Fitbit Web API and its OAuth endpoints are shut down (HTTP 410 Gone) and Fitbit tokens " +
-	"cannot be carried over: reconnect through the google preset with the Google Health API scopes " +
-	"(set OAUTH_<NAME>_PROVIDER=google, OAUTH_<NAME>_SCOPES=" + GoogleHealthScopesText +
-	", a Google OAuth client's id and secret, then open /api/authorize/<name> and consent again)"
+// FitbitGone is the message for anyone still on the Fitbit Web API. It is kept under 272 bytes
+// so that it survives whole in a status message cut to 300.
+const FitbitGone = "the Fitbit Web API is shut down: consent again through the google preset with the Google Health API scopes " +
+	GoogleHealthScopesText
 
 // Lookup returns the preset called name. Custom is not a preset: it has no entry.
 func Lookup(name string) (Preset, bool) {
@@ -340,6 +375,14 @@ func Names() []string {
 	}
 	sort.Strings(names)
 	return append(names, Custom)
+}
+
+// FullScope completes a configured scope written short (see ScopeBase).
+func (p Preset) FullScope(scope string) string {
+	if p.ScopeBase == "" || !strings.Contains(scope, ".") || strings.Contains(scope, ":") {
+		return scope
+	}
+	return p.ScopeBase + scope
 }
 
 // RegionNames lists p's regions, sorted; nil when it has none.

@@ -1,7 +1,9 @@
 // Package tokenclient talks to a provider's authorize and token endpoints through
 // golang.org/x/oauth2, with the provider's quirks applied: the client-auth style set explicitly,
 // scopes joined its way, extra parameters, account ids read from its token response, and every
-// failure classified as revoked, transient or ambiguous (see Class).
+// failure classified as revoked, transient or ambiguous (see Class). Withings, whose token
+// endpoint wraps everything in an envelope, has a client of its own (Withings); For picks the
+// right client for a connection.
 package tokenclient
 
 import (

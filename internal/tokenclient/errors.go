@@ -52,20 +52,22 @@ type Error struct {
 	err  error
 }
 
+// Error is "op: class[: HTTP status][: gone][: code][: detail]". What to do about a shut-down
+// API comes before the provider's own words, so that a text cut to a few hundred bytes keeps it.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s", e.Op, e.Class)
 	if e.StatusCode != 0 {
 		fmt.Fprintf(&b, ": HTTP %d", e.StatusCode)
 	}
+	if e.Gone != "" {
+		fmt.Fprintf(&b, ": %s", e.Gone)
+	}
 	if e.Code != "" {
 		fmt.Fprintf(&b, ": %s", e.Code)
 	}
 	if e.Detail != "" {
 		fmt.Fprintf(&b, ": %s", e.Detail)
-	}
-	if e.Gone != "" {
-		fmt.Fprintf(&b, ": %s", e.Gone)
 	}
 	return b.String()
 }
@@ -172,13 +174,31 @@ func addCodeHint(e *Error, p provider.Preset) {
 	if name == "" {
 		name = p.Name
 	}
-	hint := name + " authorization codes expire " + p.CodeLifetime.String() +
+	hint := name + " authorization codes expire " + humanDuration(p.CodeLifetime) +
 		" after the consent page: start again and let the browser return without pausing"
 	if e.Detail == "" {
 		e.Detail = hint
 		return
 	}
 	e.Detail += "; " + hint
+}
+
+// humanDuration writes d for people: "30 seconds", "10 minutes", else Go's form.
+func humanDuration(d time.Duration) string {
+	var n int64
+	var unit string
+	switch {
+	case d%time.Minute == 0:
+		n, unit = int64(d/time.Minute), "minute"
+	case d%time.Second == 0:
+		n, unit = int64(d/time.Second), "second"
+	default:
+		return d.String()
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return strconv.FormatInt(n, 10) + " " + unit
 }
 
 // ouraTitles map the RFC 7807 titles of Oura's error-handling documentation that name a dead

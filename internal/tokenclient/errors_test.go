@@ -389,6 +389,7 @@ func TestErrorText(t *testing.T) {
 		{&Error{Op: "refresh", Class: Revoked, StatusCode: 400, Code: "invalid_grant", Detail: "Token has been expired or revoked."},
 			"refresh: revoked: HTTP 400: invalid_grant: Token has been expired or revoked."},
 		{&Error{Op: "exchange", Class: Revoked, StatusCode: 410, Gone: "shut down"}, "exchange: revoked: HTTP 410: shut down"},
+		{&Error{Op: "refresh", Class: Revoked, StatusCode: 410, Gone: "shut down", Detail: "<html>Gone</html>"}, "refresh: revoked: HTTP 410: shut down: <html>Gone</html>"},
 	}
 	for _, tt := range tests {
 		if got := tt.err.Error(); got != tt.want {

@@ -216,7 +216,7 @@ var goldenPresets = []presetGolden{
 				wantAccount:       "36342817"},
 			{name: "exchange: code expired after 30 seconds", op: "exchange",
 				body:      `{"status":503,"body":{},"error":"Invalid Params: invalid code"}`,
-				wantClass: Revoked, wantCode: "invalid_grant", wantDetail: "authorization codes expire 30s after the consent page"},
+				wantClass: Revoked, wantCode: "invalid_grant", wantDetail: "Withings authorization codes expire 30 seconds after the consent page"},
 		},
 	},
 	{

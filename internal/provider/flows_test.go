@@ -1,0 +1,397 @@
+package provider_test
+
+// The presets whose quirks reach a person, driven through the real consent pages and refresh
+// pass with the real token clients, against test servers answering in the providers' shapes:
+// Fitbit's shutdown, Polar's missing refresh token, Withings' 30-second codes.
+
+import (
+	"context"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/freshtoken/freshtoken/internal/config"
+	"github.com/freshtoken/freshtoken/internal/consent"
+	"github.com/freshtoken/freshtoken/internal/provider"
+	"github.com/freshtoken/freshtoken/internal/refresh"
+	"github.com/freshtoken/freshtoken/internal/store"
+	"github.com/freshtoken/freshtoken/internal/tokenclient"
+	"github.com/rs/zerolog"
+)
+
+const (
+	accessToken  = "at-FLOWS-ACCESS-TOKEN-0123456789abcdefXYZ"
+	refreshToken = "rt-FLOWS-REFRESH-TOKEN-0123456789abcdefXYZ"
+	clientSecret = "cs-FLOWS-CLIENT-SECRET-0123456789abcdefXYZ"
+	authCode     = "code-FLOWS-AUTH-CODE-0123456789abcdefXYZ"
+)
+
+var t0 = time.Date(2026, 10, 5, 12, 0, 0, 0, time.UTC)
+
+// fitbit410 is a shut-down endpoint's answer: a page long enough to crowd a cut status line.
+var fitbit410 = "<!DOCTYPE html><html><head><title>410 Gone</title></head><body><h1>Gone</h1><p>" +
+	strings.Repeat("The Fitbit Web API has been retired. ", 10) + "</p></body></html>"
+
+func clock() time.Time { return t0 }
+
+// tokenEndpoint answers every request with one canned answer and counts them.
+type tokenEndpoint struct {
+	*httptest.Server
+	mu   sync.Mutex
+	hits int
+}
+
+func newTokenEndpoint(t *testing.T, status int, body string) *tokenEndpoint {
+	t.Helper()
+	te := &tokenEndpoint{}
+	te.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		te.mu.Lock()
+		te.hits++
+		te.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(te.Close)
+	return te
+}
+
+func (te *tokenEndpoint) count() int {
+	te.mu.Lock()
+	defer te.mu.Unlock()
+	return te.hits
+}
+
+// conn is a connection of the named preset whose token endpoint is tokenURL.
+func conn(t *testing.T, name, preset, tokenURL string, scopes ...string) config.Connection {
+	t.Helper()
+	p, ok := provider.Lookup(preset)
+	if !ok {
+		t.Fatalf("no preset %s", preset)
+	}
+	if tokenURL != "" {
+		p.TokenURL = tokenURL
+	}
+	return config.Connection{
+		Name: name, Preset: p, ClientID: "client-" + name, ClientSecret: clientSecret,
+		Scopes: scopes, RedirectURL: "https://freshtoken.example/api/callback/" + name,
+	}
+}
+
+// consentStore is an in-memory consent.Store.
+type consentStore struct {
+	mu     sync.Mutex
+	states map[string]store.AuthState
+	saved  map[string]store.Tokens
+	status map[string]store.Status
+}
+
+func newConsentStore() *consentStore {
+	return &consentStore{states: map[string]store.AuthState{}, saved: map[string]store.Tokens{}, status: map[string]store.Status{}}
+}
+
+func (s *consentStore) PutAuthState(_ context.Context, name, key string, a store.AuthState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.states[name+"/"+key] = a
+	return nil
+}
+
+func (s *consentStore) TakeAuthState(_ context.Context, name, key string) (store.AuthState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.states[name+"/"+key]
+	if !ok {
+		return store.AuthState{}, store.ErrNotFound
+	}
+	delete(s.states, name+"/"+key)
+	return a, nil
+}
+
+func (s *consentStore) Get(_ context.Context, name string) (*store.Connection, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.saved[name]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return &store.Connection{Name: name, HasAccess: true, HasRefresh: true, HasStatus: true, Tokens: t, Status: s.status[name]}, nil
+}
+
+func (s *consentStore) SaveConsent(_ context.Context, name string, t store.Tokens, st store.Status) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saved[name], s.status[name] = t, st
+	return nil
+}
+
+// consentFlow serves Authorize and Callback for the connections.
+func consentFlow(t *testing.T, st consent.Store, conns ...consent.Connection) *http.ServeMux {
+	t.Helper()
+	m := map[string]consent.Connection{}
+	for _, c := range conns {
+		m[c.Config.Name] = c
+	}
+	h := consent.New(consent.Options{Store: st, Connections: m, Now: clock, Log: zerolog.Nop()})
+	mux := http.NewServeMux()
+	h.Register(mux)
+	return mux
+}
+
+func get(mux *http.ServeMux, target string, cookies ...*http.Cookie) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodGet, target, nil)
+	for _, c := range cookies {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, r)
+	return w
+}
+
+// signIn opens Authorize, then brings the provider's redirect back to Callback with a code.
+func signIn(t *testing.T, mux *http.ServeMux, name string) *httptest.ResponseRecorder {
+	t.Helper()
+	a := get(mux, "/api/authorize/"+name)
+	if a.Code != http.StatusFound {
+		t.Fatalf("authorize: got status %d; want 302: %s", a.Code, a.Body)
+	}
+	loc, err := url.Parse(a.Header().Get("Location"))
+	if err != nil {
+		t.Fatalf("authorize: Location: %v", err)
+	}
+	q := url.Values{"code": {authCode}, "state": {loc.Query().Get("state")}}
+	return get(mux, "/api/callback/"+name+"?"+q.Encode(), a.Result().Cookies()...)
+}
+
+// page is the text of an HTML page, unescaped.
+func page(w *httptest.ResponseRecorder) string { return html.UnescapeString(w.Body.String()) }
+
+func checkNoSecret(t *testing.T, what, text string) {
+	t.Helper()
+	for _, s := range []string{accessToken, refreshToken, clientSecret, authCode} {
+		if strings.Contains(text, s) {
+			t.Errorf("%s holds a secret (%d bytes)", what, len(s))
+		}
+	}
+}
+
+func TestFitbitAuthorizeIsGone(t *testing.T) {
+	te := newTokenEndpoint(t, http.StatusGone, fitbit410)
+	c := conn(t, "steps", "fitbit", te.URL)
+	mux := consentFlow(t, newConsentStore(), consent.Connection{Config: c, Client: tokenclient.For(c, tokenclient.NewHTTPClient(2*time.Second), clock)})
+
+	w := get(mux, "/api/authorize/steps")
+	if w.Code != http.StatusGone {
+		t.Errorf("got status %d; want 410", w.Code)
+	}
+	body := page(w)
+	for _, s := range append([]string{"google preset"}, provider.GoogleHealthScopeNames...) {
+		if !strings.Contains(body, s) {
+			t.Errorf("the page does not say %q:\n%s", s, body)
+		}
+	}
+	if w.Header().Get("Location") != "" {
+		t.Errorf("got a redirect to %q; want none", w.Header().Get("Location"))
+	}
+	if n := te.count(); n != 0 {
+		t.Errorf("the token endpoint got %d requests; want none", n)
+	}
+}
+
+// TestFitbitCallbackMeetsGone: a sign-in started before the shutdown (the page let it start)
+// comes back to a token endpoint that answers 410.
+func TestFitbitCallbackMeetsGone(t *testing.T) {
+	te := newTokenEndpoint(t, http.StatusGone, fitbit410)
+	c := conn(t, "steps", "fitbit", te.URL)
+	started := c
+	started.Preset.Gone = "" // what Authorize saw
+	st := newConsentStore()
+	mux := consentFlow(t, st, consent.Connection{Config: started, Client: tokenclient.For(c, tokenclient.NewHTTPClient(2*time.Second), clock)})
+
+	w := signIn(t, mux, "steps")
+	if w.Code != http.StatusGone {
+		t.Errorf("got status %d; want 410", w.Code)
+	}
+	body := page(w)
+	for _, s := range provider.GoogleHealthScopeNames {
+		if !strings.Contains(body, s) {
+			t.Errorf("the page does not name %s:\n%s", s, body)
+		}
+	}
+	if len(st.saved) != 0 {
+		t.Errorf("a connection was stored; want none")
+	}
+	checkNoSecret(t, "the page", body)
+}
+
+// refreshStore is an in-memory refresh.Store for one pass.
+type refreshStore struct {
+	mu    sync.Mutex
+	conns map[string]*store.Connection
+	calls []string
+}
+
+func (s *refreshStore) record(m string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, m)
+}
+
+func (s *refreshStore) List(context.Context) (map[string]*store.Connection, error) {
+	s.record("List")
+	return s.conns, nil
+}
+
+func (s *refreshStore) Get(_ context.Context, name string) (*store.Connection, error) {
+	s.record("Get")
+	if c, ok := s.conns[name]; ok {
+		return c, nil
+	}
+	return nil, store.ErrNotFound
+}
+
+func (s *refreshStore) Lease(_ context.Context, c *store.Connection, st store.Status) error {
+	s.record("Lease")
+	c.Status = st
+	return nil
+}
+
+func (s *refreshStore) Commit(_ context.Context, c *store.Connection, t store.Tokens, st store.Status) error {
+	s.record("Commit")
+	c.Tokens, c.Status = t, st
+	return nil
+}
+
+func (s *refreshStore) SetStatus(_ context.Context, c *store.Connection, st store.Status) error {
+	s.record("SetStatus")
+	c.Status = st
+	return nil
+}
+
+func pass(t *testing.T, st *refreshStore, c config.Connection) refresh.Result {
+	t.Helper()
+	r := refresh.New(refresh.Options{
+		Store: st, Now: clock, Log: zerolog.Nop(), Owner: "flows-test",
+		Connections: []refresh.Connection{{
+			Name: c.Name, Preset: c.Preset, AuthorizeURL: "https://freshtoken.example/api/authorize/" + c.Name,
+			Client: tokenclient.For(c, tokenclient.NewHTTPClient(2*time.Second), clock),
+		}},
+	})
+	rep := r.Run(context.Background())
+	if rep.Err != nil || len(rep.Results) != 1 {
+		t.Fatalf("pass: got %v with %d results; want one result", rep.Err, len(rep.Results))
+	}
+	return rep.Results[0]
+}
+
+func TestFitbitRefreshMeetsGone(t *testing.T) {
+	te := newTokenEndpoint(t, http.StatusGone, fitbit410)
+	c := conn(t, "steps", "fitbit", te.URL)
+	sc := &store.Connection{
+		Name: "steps", HasAccess: true, HasRefresh: true, HasStatus: true,
+		Tokens: store.Tokens{AccessToken: accessToken, RefreshToken: refreshToken, ExpiresAt: t0.Add(5 * time.Minute)},
+		Status: store.Status{State: store.StateOK, Provider: "fitbit", AccountID: "26FWFL"},
+	}
+	st := &refreshStore{conns: map[string]*store.Connection{"steps": sc}}
+
+	res := pass(t, st, c)
+	if res.Outcome != refresh.Failed || res.Class != string(tokenclient.Revoked) {
+		t.Errorf("got %s (%s); want failed (revoked)", res.Outcome, res.Class)
+	}
+	line := res.Line()
+	for _, s := range append([]string{"google preset"}, provider.GoogleHealthScopeNames...) {
+		if !strings.Contains(line, s) {
+			t.Errorf("the pass's line does not say %q: %s", s, line)
+		}
+	}
+	if sc.Status.State != store.StateNeedsConsent {
+		t.Errorf("got state %q; want %q", sc.Status.State, store.StateNeedsConsent)
+	}
+	if n := te.count(); n != 1 {
+		t.Errorf("the token endpoint got %d requests; want 1", n)
+	}
+	checkNoSecret(t, "the pass's line", line)
+}
+
+// TestPolarConnectsWithoutRefreshToken: the consent stores the access token alone without a
+// warning, and a pass leaves the connection alone and says why.
+func TestPolarConnectsWithoutRefreshToken(t *testing.T) {
+	te := newTokenEndpoint(t, http.StatusOK, `{"access_token":"`+accessToken+`","token_type":"bearer","expires_in":31535999,"x_user_id":10000000}`)
+	c := conn(t, "polar", "polar", te.URL, "accesslink.read_all")
+	st := newConsentStore()
+	mux := consentFlow(t, st, consent.Connection{Config: c, Client: tokenclient.For(c, tokenclient.NewHTTPClient(2*time.Second), clock)})
+
+	w := signIn(t, mux, "polar")
+	if w.Code != http.StatusOK {
+		t.Fatalf("callback: got status %d; want 200: %s", w.Code, page(w))
+	}
+	body := page(w)
+	if strings.Contains(body, "issued no refresh token") {
+		t.Errorf("the page warns about the missing refresh token; want no warning for polar:\n%s", body)
+	}
+	if !strings.Contains(body, "10000000") {
+		t.Errorf("the page does not name the account 10000000:\n%s", body)
+	}
+	checkNoSecret(t, "the page", body)
+	saved, ok := st.saved["polar"]
+	if !ok {
+		t.Fatal("nothing was stored")
+	}
+	if saved.AccessToken != accessToken || saved.RefreshToken != "" || !saved.RefreshExpiresAt.IsZero() {
+		t.Errorf("stored access token %d bytes, refresh token %d bytes, refresh deadline %v; want the access token alone",
+			len(saved.AccessToken), len(saved.RefreshToken), saved.RefreshExpiresAt)
+	}
+	if got := st.status["polar"].AccountID; got != "10000000" {
+		t.Errorf("stored AccountID %q; want 10000000", got)
+	}
+
+	// The pass: the refresh row exists with an empty value, as SaveConsent writes it.
+	sc, _ := st.Get(context.Background(), "polar")
+	rst := &refreshStore{conns: map[string]*store.Connection{"polar": sc}}
+	hits := te.count()
+	res := pass(t, rst, c)
+	if res.Outcome != refresh.NotDue {
+		t.Errorf("got outcome %s (%s); want %s", res.Outcome, res.Line(), refresh.NotDue)
+	}
+	if !strings.Contains(res.Detail, "no refresh token") {
+		t.Errorf("got detail %q; want it to say there is no refresh token", res.Detail)
+	}
+	if n := te.count() - hits; n != 0 {
+		t.Errorf("the pass sent %d token requests; want none", n)
+	}
+	for _, m := range rst.calls {
+		if m != "List" {
+			t.Errorf("the pass called %s; want only List", m)
+		}
+	}
+}
+
+// TestWithingsExpiredCodeOnCallback: the callback page says why the code was refused.
+func TestWithingsExpiredCodeOnCallback(t *testing.T) {
+	te := newTokenEndpoint(t, http.StatusOK, `{"status":503,"body":{},"error":"Invalid Params: invalid code"}`)
+	c := conn(t, "scale", "withings", te.URL, "user.metrics")
+	st := newConsentStore()
+	mux := consentFlow(t, st, consent.Connection{Config: c, Client: tokenclient.For(c, tokenclient.NewHTTPClient(2*time.Second), clock)})
+
+	w := signIn(t, mux, "scale")
+	if w.Code < 400 {
+		t.Errorf("got status %d; want a failure", w.Code)
+	}
+	body := page(w)
+	for _, s := range []string{"refused the code", "30 seconds", "/api/authorize/scale"} {
+		if !strings.Contains(body, s) {
+			t.Errorf("the page does not say %q:\n%s", s, body)
+		}
+	}
+	if len(st.saved) != 0 {
+		t.Errorf("a connection was stored; want none")
+	}
+	checkNoSecret(t, "the page", body)
+}
