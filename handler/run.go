@@ -16,11 +16,13 @@ import (
 	"github.com/freshtoken/freshtoken/internal/config"
 	"github.com/freshtoken/freshtoken/internal/consent"
 	"github.com/freshtoken/freshtoken/internal/logging"
+	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/schedule"
 	"github.com/freshtoken/freshtoken/internal/server"
 	"github.com/freshtoken/freshtoken/internal/store"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
+	"github.com/rs/zerolog"
 )
 
 const (
@@ -45,7 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn().Msg(w)
 	}
 
-	st, err := openStore(ctx, cfg.Store)
+	st, err := storeFor(cfg.Store)
 	if err != nil {
 		return err
 	}
@@ -94,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
+	go checkStore(ctx, st, cfg.Store.Table, log)
+
 	mode := "custom handler"
 	if standalone {
 		mode = "standalone"
@@ -140,10 +144,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// openStore connects to the token table: by connection string, or by endpoint with Microsoft
+// storeFor describes the token table: by connection string, or by endpoint with Microsoft
 // Entra auth (managed identity in Azure, developer sign-in locally; AZURE_CLIENT_ID picks a
-// user-assigned identity, read by azidentity itself).
-func openStore(ctx context.Context, sc config.Store) (*store.Store, error) {
+// user-assigned identity, read by azidentity itself). It is opened on first use, so the
+// handler answers the host's readiness ping before the table service has answered.
+func storeFor(sc config.Store) (*store.Lazy, error) {
 	o := store.Options{ConnectionString: sc.ConnectionString, Endpoint: sc.Endpoint, Table: sc.Table}
 	if sc.Endpoint != "" {
 		cred, err := azidentity.NewDefaultAzureCredential(nil)
@@ -152,13 +157,20 @@ func openStore(ctx context.Context, sc config.Store) (*store.Store, error) {
 		}
 		o.Credential = cred
 	}
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	return store.NewLazy(o), nil
+}
+
+// checkStore opens the table once at start-up so that a bad connection shows in the logs
+// before the first invocation needs it.
+func checkStore(ctx context.Context, st *store.Lazy, table string, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	st, err := store.Open(octx, o)
-	if err != nil {
-		return nil, fmt.Errorf("open the token table %q: %w", sc.Table, err)
+	if _, err := st.Open(ctx); err != nil {
+		log.Error().Str("table", table).Str("error", redact.String(err.Error(), 400)).
+			Msg("the token table is not reachable yet; invocations will try again")
+		return
 	}
-	return st, nil
+	log.Info().Str("table", table).Msg("token table ready")
 }
 
 // owner names this process in leases.
