@@ -1,7 +1,8 @@
 // Package azuritetest runs the real Azurite table service for tests, from the node_modules of
 // the repository (`npm ci` installs it, pinned in package.json). Each Server listens on its own
-// loopback port, keeps its data in memory only, and is killed, with its process group, by Stop.
-// Data does not survive Stop or Restart.
+// loopback port and is killed, with its process group, by Stop. By default it keeps its data in
+// memory only, so data does not survive Restart; with Options.Persist it keeps it on disk in its
+// own temporary directory, and Restart keeps it (Stop still removes it).
 package azuritetest
 
 import (
@@ -38,6 +39,11 @@ type Options struct {
 	Log io.Writer
 	// StartTimeout bounds each start. Default 60 s.
 	StartTimeout time.Duration
+	// Persist keeps the data on disk (Azurite's --location, in the server's own temporary
+	// directory) instead of in memory, so that it survives Restart, as a restarted table service
+	// keeps what it acknowledged. Stopping then interrupts Azurite first (SIGINT), which makes it
+	// save before it exits.
+	Persist bool
 }
 
 // Server is one running Azurite table service.
@@ -47,6 +53,7 @@ type Server struct {
 	workDir string
 	log     io.Writer
 	timeout time.Duration
+	persist bool
 
 	mu   sync.Mutex
 	proc *process // nil when stopped
@@ -93,7 +100,7 @@ func Run(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("azuritetest: %w", err)
 	}
-	s := &Server{port: o.Port, bin: bin, workDir: workDir, log: o.Log, timeout: o.StartTimeout}
+	s := &Server{port: o.Port, bin: bin, workDir: workDir, log: o.Log, timeout: o.StartTimeout, persist: o.Persist}
 	if s.timeout <= 0 {
 		s.timeout = 60 * time.Second
 	}
@@ -157,7 +164,8 @@ func (s *Server) Stop() error {
 	return err
 }
 
-// Restart stops Azurite and starts it again on the same port. The stored data is lost.
+// Restart stops Azurite and starts it again on the same port. The stored data is lost, unless
+// Options.Persist was set.
 func (s *Server) Restart(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -196,16 +204,20 @@ func (s *Server) startLocked(ctx context.Context) error {
 	args := []string{
 		"--tableHost", "127.0.0.1",
 		"--tablePort", strconv.Itoa(s.port),
-		"--inMemoryPersistence",
 		"--disableTelemetry",
 		"--skipApiVersionCheck",
+	}
+	if s.persist {
+		args = append(args, "--location", s.workDir)
+	} else {
+		args = append(args, "--inMemoryPersistence")
 	}
 	if s.log == nil {
 		args = append(args, "--silent") // no access log; start-up messages and errors remain
 	}
 	cmd := exec.Command(s.bin, args...)
 	// Azurite writes nothing with in-memory persistence (which excludes --location), but run it
-	// in a directory of its own in case a version does.
+	// in a directory of its own in case a version does. With Persist, that is where its data is.
 	cmd.Dir = s.workDir
 	p := &process{cmd: cmd, done: make(chan struct{}), ready: make(chan struct{})}
 	p.out = &watcher{log: s.log, marker: []byte("successfully started"), found: p.ready}
@@ -255,6 +267,15 @@ func (s *Server) stopLocked() error {
 	case <-p.done:
 		return nil // it had already exited
 	default:
+	}
+	if s.persist && interrupt(p.cmd) {
+		// Azurite saves its database when interrupted; SIGTERM ends it at once, losing what
+		// changed since its last autosave (every 5 s).
+		select {
+		case <-p.done:
+			return nil
+		case <-time.After(15 * time.Second):
+		}
 	}
 	terminate(p.cmd)
 	select {

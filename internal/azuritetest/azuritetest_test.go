@@ -147,3 +147,43 @@ func TestPortInUse(t *testing.T) {
 		t.Fatalf("Run on a busy port %d: got nil error; want one", port)
 	}
 }
+
+// TestPersistAcrossRestart: with Persist, a row written before Restart is read back after it;
+// Stop still removes the data directory.
+func TestPersistAcrossRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := azuritetest.Run(ctx, azuritetest.Options{Persist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	svc, err := aztables.NewServiceClientFromConnectionString(srv.ConnectionString(), nil)
+	if err != nil {
+		t.Fatalf("service client: %v", err)
+	}
+	if _, err := svc.CreateTable(ctx, "kept", nil); err != nil {
+		t.Fatalf("create table: %v", err)
+	}
+	row := []byte(`{"PartitionKey":"p","RowKey":"r","Value":"written before the restart"}`)
+	if _, err := svc.NewClient("kept").AddEntity(ctx, row, nil); err != nil {
+		t.Fatalf("add entity: %v", err)
+	}
+	before := srv.Process()
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	if after := srv.Process(); after == nil || after.Pid == before.Pid {
+		t.Fatalf("process after Restart %v; want a new one (old pid %d)", after, before.Pid)
+	}
+	resp, err := svc.NewClient("kept").GetEntity(ctx, "p", "r", nil)
+	if err != nil {
+		t.Fatalf("get the row after Restart: %v", err)
+	}
+	if got := string(resp.Value); !strings.Contains(got, "written before the restart") {
+		t.Errorf("row after Restart = %s; want the value written before", got)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+}

@@ -14,6 +14,10 @@ func setProcessGroup(cmd *exec.Cmd) {
 	setParentDeathSignal(cmd.SysProcAttr)
 }
 
+// interrupt sends the process group SIGINT, on which Azurite saves its data and exits. It
+// reports whether the signal was sent.
+func interrupt(cmd *exec.Cmd) bool { return syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) == nil }
+
 // terminate asks the process group to exit.
 func terminate(cmd *exec.Cmd) { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 

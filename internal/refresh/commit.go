@@ -86,7 +86,13 @@ func (r *Refresher) flushPending(ctx context.Context) {
 	r.mu.Unlock()
 	for name, p := range pending {
 		fresh, err := r.o.Store.Get(ctx, name)
-		if err == nil {
+		switch {
+		case err != nil:
+		case store.Fingerprint(fresh.Tokens.RefreshToken) != p.sent:
+			// The stored pair is no longer the one ours was exchanged for: a newer pair (a
+			// consent, another pass, or ours already) is stored, and ours must not replace it.
+			err = errSuperseded
+		default:
 			p.status.Generation = fresh.Status.Generation + 1
 			p.status.LeaseOwner, p.status.LeaseUntil = "", time.Time{}
 			err = r.writePair(ctx, fresh, p.tokens, p.status, p.sent)

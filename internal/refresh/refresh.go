@@ -294,12 +294,19 @@ func (r *Refresher) refresh(ctx context.Context, owner string, c Connection, sc 
 		lease.InFlightSince = now
 	}
 	if err := r.o.Store.Lease(ctx, sc, lease); err != nil {
-		if errors.Is(err, store.ErrConflict) {
+		// A lease write can be applied and its answer lost (the store's retry then meets its
+		// own write as a conflict): only a re-read tells whose lease is in the table.
+		fresh, ours := r.ownLease(ctx, sc.Name, owner, lease.InFlight)
+		switch {
+		case ours:
+			sc = fresh
+		case errors.Is(err, store.ErrConflict):
 			res.Outcome = InProgress
 			res.Detail = "another pass took the lease first"
 			return res
+		default:
+			return r.fail(res, "storage", "could not take the lease: "+redact.String(err.Error(), 300))
 		}
-		return r.fail(res, "storage", "could not take the lease: "+redact.String(err.Error(), 300))
 	}
 	// Everything under the lease must finish before it expires, or another pass may take over.
 	// The deadline is a duration from now on the wall clock: contexts run on it, not on o.Now.
@@ -404,8 +411,20 @@ func (r *Refresher) failed(ctx context.Context, owner string, c Connection, sc *
 
 	case tokenclient.Ambiguous:
 		// The provider answers a repeat with the same pair only within its window of the first send.
-		if c.Preset.RepeatWindow > 0 && !repeated && now.Sub(sc.Status.InFlightSince) < c.Preset.RepeatWindow {
+		windowEnds := st.InFlightSince.Add(c.Preset.RepeatWindow)
+		inWindow := c.Preset.RepeatWindow > 0 && now.Before(windowEnds)
+		if inWindow && !repeated {
 			return r.repeat(ctx, owner, c, sc, res, msg)
+		}
+		if inWindow {
+			// The repeat went unanswered too. While the window lasts, InFlight stays set so
+			// that the next pass repeats again rather than giving up on the chain.
+			st.State = store.StateRetrying
+			st.NextAttempt = now
+			st.LastFailureMessage = "a refresh and its repeat went unanswered (" + msg + "); the provider answers an identical repeat until " +
+				windowEnds.UTC().Format(time.RFC3339) + ", so the next pass repeats it"
+			r.record(ctx, sc, st, c.Name)
+			return r.fail(res, string(class), st.LastFailureMessage)
 		}
 		// The provider may have rotated and its answer is lost. Resending the old refresh
 		// token could make it revoke the whole grant, so the connection waits for a person.
@@ -416,7 +435,10 @@ func (r *Refresher) failed(ctx context.Context, owner string, c Connection, sc *
 
 	default:
 		st.State = store.StateRetrying
-		st.InFlight, st.InFlightSince = "", time.Time{}
+		if !repeated {
+			// The provider did not act on this request, and no earlier one is in doubt.
+			st.InFlight, st.InFlightSince = "", time.Time{}
+		}
 		wait := r.backoff(st.ConsecutiveFailures)
 		if te != nil && te.RetryAfter > wait {
 			wait = te.RetryAfter
@@ -449,6 +471,16 @@ func (r *Refresher) repeat(ctx context.Context, owner string, c Connection, sc *
 	}
 	r.o.Log.Warn().Str("connection", c.Name).Str("reason", why).Msg("no answer to a refresh; repeating it once, as the provider allows")
 	return r.refresh(ctx, owner, c, fresh, res, true)
+}
+
+// ownLease re-reads name after a failed lease write and says whether the lease in the table is
+// this pass's own (owner and in-flight fingerprint match), returning the connection as read.
+func (r *Refresher) ownLease(ctx context.Context, name, owner, inFlight string) (*store.Connection, bool) {
+	fresh, err := r.o.Store.Get(ctx, name)
+	if err != nil || fresh.Status.LeaseOwner != owner || fresh.Status.InFlight != inFlight {
+		return nil, false
+	}
+	return fresh, true
 }
 
 // recoverInFlight handles a connection whose previous lease expired with a refresh in flight.

@@ -133,6 +133,11 @@ func classify(op string, p provider.Preset, err error, obs observation, now time
 					e.RetryAfter = stravaRetryAfter(re.Response.Header, now)
 				}
 			}
+		case status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
+			// A gateway answers for an origin that may have acted on the request before the
+			// gateway gave up on it: the refresh token may have rotated. The origin's own
+			// 500 or 503 says it did not issue tokens.
+			e.Class = Ambiguous
 		case status >= 500:
 			e.Class = Transient
 			if re.Response != nil {

@@ -196,10 +196,18 @@ func TestRefreshClassification(t *testing.T) {
 			wantHits:   1,
 		},
 		{
+			// A gateway answers for an origin that may have rotated already.
 			name:       "502 from a proxy",
 			endpoint:   serve(reply(502, htmlType, html502)),
-			wantClass:  Transient,
+			wantClass:  Ambiguous,
 			wantStatus: 502,
+			wantHits:   1,
+		},
+		{
+			name:       "504 from a gateway",
+			endpoint:   serve(reply(504, htmlType, html502)),
+			wantClass:  Ambiguous,
+			wantStatus: 504,
 			wantHits:   1,
 		},
 		{

@@ -100,7 +100,8 @@ func TestWithingsTransport(t *testing.T) {
 		{name: "answer over 1 MiB", endpoint: serve(jsonReply(http.StatusOK, big)), wantClass: Ambiguous, wantHits: 1},
 		{name: "redirect to the retired endpoint", endpoint: serve(reply(http.StatusFound, "text/html", "<a>moved</a>", "Location", "https://developer.withings.com/")), wantClass: Transient, wantHits: 1},
 		{name: "410 Gone", endpoint: serve(reply(http.StatusGone, "text/html", "gone")), wantClass: Revoked, wantGone: true, wantHits: 1},
-		{name: "502 from a gateway", endpoint: serve(reply(http.StatusBadGateway, "text/html", html502)), wantClass: Transient, wantHits: 1},
+		{name: "502 from a gateway", endpoint: serve(reply(http.StatusBadGateway, "text/html", html502)), wantClass: Ambiguous, wantHits: 1},
+		{name: "503 from Withings itself", endpoint: serve(reply(http.StatusServiceUnavailable, "text/html", html502)), wantClass: Transient, wantHits: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

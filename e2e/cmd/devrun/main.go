@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	azuritePort := fs.Int("azurite-port", 10002, "Azurite's table port (10002 is what UseDevelopmentStorage=true means)")
 	schedule := fs.String("schedule", "*/20 * * * * *", "REFRESH_SCHEDULE for the demo (NCRONTAB, 6 fields)")
 	accessTTL := fs.Duration("access-token-lifespan", 2*time.Minute, "access token lifespan at the development server")
+	margin := fs.String("refresh-margin", "90s", "REFRESH_MARGIN for the demo (Go duration): a token is due when it expires within this")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,8 +100,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	fmt.Fprintf(stdout, "OAuth2 development server on %s (rotating refresh tokens, reuse detection on)\n", base)
 
-	// 3. The handler, built from this checkout and run standalone on embedded defaults.
-	bin := filepath.Join(os.TempDir(), "freshtoken-devrun", "freshtoken")
+	// 3. The handler, built from this checkout and run standalone on embedded defaults. Each run
+	// builds into a directory of its own, so two runs (make run beside make test) never replace
+	// each other's executable.
+	binDir, err := os.MkdirTemp("", "freshtoken-devrun-")
+	if err != nil {
+		return fmt.Errorf("make a directory for the handler: %w", err)
+	}
+	defer os.RemoveAll(binDir)
+	bin := filepath.Join(binDir, "freshtoken")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./handler")
 	build.Dir, build.Stdout, build.Stderr = root, stdout, stderr
 	if err := build.Run(); err != nil {
@@ -123,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"OAUTH_DEMO_AUTH_STYLE=header",
 		"OAUTH_DEMO_PKCE=true",
 		"REFRESH_SCHEDULE="+*schedule,
-		"REFRESH_MARGIN=90s",
+		"REFRESH_MARGIN="+*margin,
 		"LOG_FORMAT=console",
 	)
 	if *azuritePort != 10002 {
@@ -146,11 +154,11 @@ freshtoken is running (standalone, refreshing on %q).
   2. Allow access on the development server's consent page.
   3. The Callback page shows "demo is connected" and when its access token expires.
   4. Watch this terminal: the access token lives %s and is refreshed once it is due
-     (REFRESH_MARGIN=90s); each refresh rotates the refresh token.
+     (REFRESH_MARGIN=%s); each refresh rotates the refresh token.
   The tokens are in Azurite, table OAuthTokens, partition "demo" (rows AccessToken, RefreshToken, Status).
 
 Press Ctrl-C to stop.
-`, *schedule, *port, *accessTTL)
+`, *schedule, *port, *accessTTL, *margin)
 
 	select {
 	case err := <-exited:
