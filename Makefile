@@ -23,7 +23,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 # Starts Azurite, the local OAuth2 development server and the handler standalone, and prints
 # the URL to open. Ctrl-C stops all three.
 run: node_modules/.package-lock.json
-	cd e2e && $(GO) run ./cmd/devrun
+	cd e2e && $(GO) build -o ../bin/devrun ./cmd/devrun
+	./bin/devrun
 
 vet:
 	$(GO) vet ./...
