@@ -98,9 +98,8 @@ var revokedCodes = map[string]bool{
 
 // observation is what the transport saw of one token request.
 type observation struct {
-	wrote      bool // the whole request was written to the connection
-	gotStatus  int  // the status of the response, 0 when none arrived
-	retryAfter string
+	wrote     bool // the whole request was written to the connection
+	gotStatus int  // the status of the response, 0 when none arrived
 }
 
 // classify turns an error from x/oauth2 into an *Error. secrets are masked from every text.
