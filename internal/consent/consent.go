@@ -51,7 +51,7 @@ type Store interface {
 	// concurrent calls for one key, one gets it and the others store.ErrNotFound.
 	TakeAuthState(ctx context.Context, name, key string) (store.AuthState, error)
 	// Get reads a connection; store.ErrNotFound when it was never connected.
-	Get(ctx context.Context, name string) (*store.Connection, error)
+	Get(ctx context.Context, name string) (*store.Record, error)
 	// SaveConsent stores the first token pair of a consent and its status.
 	SaveConsent(ctx context.Context, name string, t store.Tokens, st store.Status) error
 }

@@ -258,7 +258,7 @@ func TestRoutes(t *testing.T) {
 
 func TestCallbackSuccess(t *testing.T) {
 	e := newEnv(t)
-	e.store.conns["google"] = store.Connection{Name: "google", HasStatus: true,
+	e.store.conns["google"] = store.Record{Name: "google", HasStatus: true,
 		Status: store.Status{State: store.StateNeedsConsent, AccountID: "acct-1", Generation: 4, ConsecutiveFailures: 3}}
 	e.ex["google"].tok.Scope = []string{emailScopeLong, sleepScope, "openid"}
 	state, ck := e.start("google", "")
@@ -470,7 +470,7 @@ func TestCallbackFailures(t *testing.T) {
 		{
 			name: "another account", conn: "google",
 			setup: func(e *env) (string, []*http.Cookie) {
-				e.store.conns["google"] = store.Connection{Name: "google", HasStatus: true, Status: store.Status{AccountID: "acct-1", Generation: 2}}
+				e.store.conns["google"] = store.Record{Name: "google", HasStatus: true, Status: store.Status{AccountID: "acct-1", Generation: 2}}
 				e.ex["google"].tok.AccountID = "acct-2"
 				state, ck := e.start("google", "")
 				return query("state", state, "code", authCode), []*http.Cookie{ck}
@@ -480,7 +480,7 @@ func TestCallbackFailures(t *testing.T) {
 		{
 			name: "account unknown against a pinned one", conn: "google",
 			setup: func(e *env) (string, []*http.Cookie) {
-				e.store.conns["google"] = store.Connection{Name: "google", HasStatus: true, Status: store.Status{AccountID: "acct-1"}}
+				e.store.conns["google"] = store.Record{Name: "google", HasStatus: true, Status: store.Status{AccountID: "acct-1"}}
 				e.ex["google"].tok.AccountID = ""
 				state, ck := e.start("google", "")
 				return query("state", state, "code", authCode), []*http.Cookie{ck}
@@ -611,7 +611,7 @@ func TestCallbackConcurrent(t *testing.T) {
 
 func TestCallbackReplace(t *testing.T) {
 	e := newEnv(t)
-	e.store.conns["google"] = store.Connection{Name: "google", HasStatus: true, Status: store.Status{AccountID: "acct-1", Generation: 7}}
+	e.store.conns["google"] = store.Record{Name: "google", HasStatus: true, Status: store.Status{AccountID: "acct-1", Generation: 7}}
 	e.ex["google"].tok.AccountID = "acct-2"
 	state, ck := e.start("google", "replace=true")
 	resp := e.callback("google", query("state", state, "code", authCode), ck)

@@ -43,7 +43,7 @@ const (
 type fakeStore struct {
 	mu     sync.Mutex
 	states map[string]store.AuthState // name + "/" + key
-	conns  map[string]store.Connection
+	conns  map[string]store.Record
 	puts   []putCall
 	saves  []saveCall
 
@@ -62,7 +62,7 @@ type saveCall struct {
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{states: map[string]store.AuthState{}, conns: map[string]store.Connection{}}
+	return &fakeStore{states: map[string]store.AuthState{}, conns: map[string]store.Record{}}
 }
 
 func (s *fakeStore) PutAuthState(_ context.Context, name, key string, a store.AuthState) error {
@@ -90,7 +90,7 @@ func (s *fakeStore) TakeAuthState(_ context.Context, name, key string) (store.Au
 	return a, nil
 }
 
-func (s *fakeStore) Get(_ context.Context, name string) (*store.Connection, error) {
+func (s *fakeStore) Get(_ context.Context, name string) (*store.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.getErr != nil {
@@ -110,7 +110,7 @@ func (s *fakeStore) SaveConsent(_ context.Context, name string, t store.Tokens, 
 		return s.saveErr
 	}
 	s.saves = append(s.saves, saveCall{name, t, st})
-	s.conns[name] = store.Connection{Name: name, HasAccess: true, HasRefresh: t.RefreshToken != "", HasStatus: true, Tokens: t, Status: st}
+	s.conns[name] = store.Record{Name: name, HasAccess: true, HasRefresh: t.RefreshToken != "", HasStatus: true, Tokens: t, Status: st}
 	return nil
 }
 

@@ -115,14 +115,14 @@ func (s *consentStore) TakeAuthState(_ context.Context, name, key string) (store
 	return a, nil
 }
 
-func (s *consentStore) Get(_ context.Context, name string) (*store.Connection, error) {
+func (s *consentStore) Get(_ context.Context, name string) (*store.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.saved[name]
 	if !ok {
 		return nil, store.ErrNotFound
 	}
-	return &store.Connection{Name: name, HasAccess: true, HasRefresh: true, HasStatus: true, Tokens: t, Status: s.status[name]}, nil
+	return &store.Record{Name: name, HasAccess: true, HasRefresh: true, HasStatus: true, Tokens: t, Status: s.status[name]}, nil
 }
 
 func (s *consentStore) SaveConsent(_ context.Context, name string, t store.Tokens, st store.Status) error {
@@ -234,7 +234,7 @@ func TestFitbitCallbackMeetsGone(t *testing.T) {
 // refreshStore is an in-memory refresh.Store for one pass.
 type refreshStore struct {
 	mu    sync.Mutex
-	conns map[string]*store.Connection
+	conns map[string]*store.Record
 	calls []string
 }
 
@@ -244,12 +244,12 @@ func (s *refreshStore) record(m string) {
 	s.calls = append(s.calls, m)
 }
 
-func (s *refreshStore) List(context.Context) (map[string]*store.Connection, error) {
+func (s *refreshStore) List(context.Context) (map[string]*store.Record, error) {
 	s.record("List")
 	return s.conns, nil
 }
 
-func (s *refreshStore) Get(_ context.Context, name string) (*store.Connection, error) {
+func (s *refreshStore) Get(_ context.Context, name string) (*store.Record, error) {
 	s.record("Get")
 	if c, ok := s.conns[name]; ok {
 		return c, nil
@@ -257,19 +257,19 @@ func (s *refreshStore) Get(_ context.Context, name string) (*store.Connection, e
 	return nil, store.ErrNotFound
 }
 
-func (s *refreshStore) Lease(_ context.Context, c *store.Connection, st store.Status) error {
+func (s *refreshStore) Lease(_ context.Context, c *store.Record, st store.Status) error {
 	s.record("Lease")
 	c.Status = st
 	return nil
 }
 
-func (s *refreshStore) Commit(_ context.Context, c *store.Connection, t store.Tokens, st store.Status) error {
+func (s *refreshStore) Commit(_ context.Context, c *store.Record, t store.Tokens, st store.Status) error {
 	s.record("Commit")
 	c.Tokens, c.Status = t, st
 	return nil
 }
 
-func (s *refreshStore) SetStatus(_ context.Context, c *store.Connection, st store.Status) error {
+func (s *refreshStore) SetStatus(_ context.Context, c *store.Record, st store.Status) error {
 	s.record("SetStatus")
 	c.Status = st
 	return nil
@@ -294,12 +294,12 @@ func pass(t *testing.T, st *refreshStore, c config.Connection) refresh.Result {
 func TestFitbitRefreshMeetsGone(t *testing.T) {
 	te := newTokenEndpoint(t, http.StatusGone, fitbit410)
 	c := conn(t, "steps", "fitbit", te.URL)
-	sc := &store.Connection{
+	sc := &store.Record{
 		Name: "steps", HasAccess: true, HasRefresh: true, HasStatus: true,
 		Tokens: store.Tokens{AccessToken: accessToken, RefreshToken: refreshToken, ExpiresAt: t0.Add(5 * time.Minute)},
 		Status: store.Status{State: store.StateOK, Provider: "fitbit", AccountID: "26FWFL"},
 	}
-	st := &refreshStore{conns: map[string]*store.Connection{"steps": sc}}
+	st := &refreshStore{conns: map[string]*store.Record{"steps": sc}}
 
 	res := pass(t, st, c)
 	if res.Outcome != refresh.Failed || res.Class != string(tokenclient.Revoked) {
@@ -354,7 +354,7 @@ func TestPolarConnectsWithoutRefreshToken(t *testing.T) {
 
 	// The pass: the refresh row exists with an empty value, as SaveConsent writes it.
 	sc, _ := st.Get(context.Background(), "polar")
-	rst := &refreshStore{conns: map[string]*store.Connection{"polar": sc}}
+	rst := &refreshStore{conns: map[string]*store.Record{"polar": sc}}
 	hits := te.count()
 	res := pass(t, rst, c)
 	if res.Outcome != refresh.NotDue {

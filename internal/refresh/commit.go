@@ -18,7 +18,7 @@ var errSuperseded = errors.New("a newer pair was stored meanwhile")
 // sent, nobody stored a newer pair and the write is repeated against the fresh ETags; otherwise
 // ours is older and is dropped. A pair that still could not be stored is kept in memory and
 // written first by the next pass of this process.
-func (r *Refresher) commit(ctx context.Context, sc *store.Connection, t store.Tokens, st store.Status) error {
+func (r *Refresher) commit(ctx context.Context, sc *store.Record, t store.Tokens, st store.Status) error {
 	sent := store.Fingerprint(sc.Tokens.RefreshToken)
 	err := r.writePair(ctx, sc, t, st, sent)
 	if err == nil || errors.Is(err, errSuperseded) {
@@ -33,7 +33,7 @@ func (r *Refresher) commit(ctx context.Context, sc *store.Connection, t store.To
 }
 
 // writePair is commit without the in-memory fallback.
-func (r *Refresher) writePair(ctx context.Context, sc *store.Connection, t store.Tokens, st store.Status, sent string) error {
+func (r *Refresher) writePair(ctx context.Context, sc *store.Record, t store.Tokens, st store.Status, sent string) error {
 	delay := 200 * time.Millisecond
 	for {
 		err := r.o.Store.Commit(ctx, sc, t, st)

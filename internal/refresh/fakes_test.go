@@ -56,7 +56,7 @@ type fakeStore struct {
 
 	mu      sync.Mutex
 	parts   map[string]*partition
-	held    map[*store.Connection]rowVersions
+	held    map[*store.Record]rowVersions
 	lastVer int64
 	calls   map[string]int            // per method
 	perConn map[string]map[string]int // per method, per connection
@@ -71,7 +71,7 @@ func newFakeStore(now func() time.Time) *fakeStore {
 	return &fakeStore{
 		now:     now,
 		parts:   map[string]*partition{},
-		held:    map[*store.Connection]rowVersions{},
+		held:    map[*store.Record]rowVersions{},
 		calls:   map[string]int{},
 		perConn: map[string]map[string]int{},
 		faults:  map[string][]fault{},
@@ -171,8 +171,8 @@ func normStatus(s store.Status) store.Status {
 }
 
 // snapshot returns a new Connection read from p and remembers the versions it holds.
-func (f *fakeStore) snapshot(name string, p *partition) *store.Connection {
-	c := &store.Connection{
+func (f *fakeStore) snapshot(name string, p *partition) *store.Record {
+	c := &store.Record{
 		Name:       name,
 		HasAccess:  p.ver[rowAccess] != 0,
 		HasRefresh: p.ver[rowRefresh] != 0,
@@ -192,7 +192,7 @@ func (f *fakeStore) snapshot(name string, p *partition) *store.Connection {
 	return c
 }
 
-func (f *fakeStore) List(ctx context.Context) (map[string]*store.Connection, error) {
+func (f *fakeStore) List(ctx context.Context) (map[string]*store.Record, error) {
 	defer f.runHook(mList, "")
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -202,7 +202,7 @@ func (f *fakeStore) List(ctx context.Context) (map[string]*store.Connection, err
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("fake store: list: %w", err)
 	}
-	m := map[string]*store.Connection{}
+	m := map[string]*store.Record{}
 	for name, p := range f.parts {
 		if p.ver != (rowVersions{}) {
 			m[name] = f.snapshot(name, p)
@@ -211,7 +211,7 @@ func (f *fakeStore) List(ctx context.Context) (map[string]*store.Connection, err
 	return m, nil
 }
 
-func (f *fakeStore) Get(ctx context.Context, name string) (*store.Connection, error) {
+func (f *fakeStore) Get(ctx context.Context, name string) (*store.Record, error) {
 	defer f.runHook(mGet, name)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -230,7 +230,7 @@ func (f *fakeStore) Get(ctx context.Context, name string) (*store.Connection, er
 
 // precondition checks the rows' conditions as the real store would: replace where c has the
 // row (If-Match its ETag), insert where it has none. It runs under f.mu.
-func (f *fakeStore) precondition(c *store.Connection, rows ...int) error {
+func (f *fakeStore) precondition(c *store.Record, rows ...int) error {
 	held, known := f.held[c]
 	var cur rowVersions
 	if p := f.parts[c.Name]; p != nil {
@@ -268,15 +268,15 @@ func (f *fakeStore) bump(p *partition, rows ...int) {
 	}
 }
 
-func (f *fakeStore) Lease(ctx context.Context, c *store.Connection, st store.Status) error {
+func (f *fakeStore) Lease(ctx context.Context, c *store.Record, st store.Status) error {
 	return f.writeStatus(ctx, mLease, c, st)
 }
 
-func (f *fakeStore) SetStatus(ctx context.Context, c *store.Connection, st store.Status) error {
+func (f *fakeStore) SetStatus(ctx context.Context, c *store.Record, st store.Status) error {
 	return f.writeStatus(ctx, mSetStatus, c, st)
 }
 
-func (f *fakeStore) writeStatus(ctx context.Context, method string, c *store.Connection, st store.Status) error {
+func (f *fakeStore) writeStatus(ctx context.Context, method string, c *store.Record, st store.Status) error {
 	f.runHook(method, c.Name)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -299,7 +299,7 @@ func (f *fakeStore) writeStatus(ctx context.Context, method string, c *store.Con
 	return nil
 }
 
-func (f *fakeStore) Commit(ctx context.Context, c *store.Connection, t store.Tokens, st store.Status) error {
+func (f *fakeStore) Commit(ctx context.Context, c *store.Record, t store.Tokens, st store.Status) error {
 	f.runHook(mCommit, c.Name)
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -24,11 +24,11 @@ import (
 
 // Store is the token table as a pass uses it.
 type Store interface {
-	List(ctx context.Context) (map[string]*store.Connection, error)
-	Get(ctx context.Context, name string) (*store.Connection, error)
-	Lease(ctx context.Context, c *store.Connection, st store.Status) error
-	Commit(ctx context.Context, c *store.Connection, t store.Tokens, st store.Status) error
-	SetStatus(ctx context.Context, c *store.Connection, st store.Status) error
+	List(ctx context.Context) (map[string]*store.Record, error)
+	Get(ctx context.Context, name string) (*store.Record, error)
+	Lease(ctx context.Context, c *store.Record, st store.Status) error
+	Commit(ctx context.Context, c *store.Record, t store.Tokens, st store.Status) error
+	SetStatus(ctx context.Context, c *store.Record, st store.Status) error
 }
 
 // TokenSource refreshes one connection's token pair (a *tokenclient.Client).
@@ -75,7 +75,7 @@ type Refresher struct {
 
 // pendingPair is a token pair held in memory because storing it failed.
 type pendingPair struct {
-	conn   *store.Connection // as leased: its ETags guard the later write
+	conn   *store.Record // as leased: its ETags guard the later write
 	tokens store.Tokens
 	status store.Status
 	sent   string // fingerprint of the refresh token that was exchanged for it
@@ -223,7 +223,7 @@ func (r *Refresher) nextOwner() string {
 }
 
 // one decides and acts for one connection. sc is the connection as listed (nil: no rows).
-func (r *Refresher) one(ctx context.Context, owner string, c Connection, sc *store.Connection) Result {
+func (r *Refresher) one(ctx context.Context, owner string, c Connection, sc *store.Record) Result {
 	now := r.o.Now()
 	res := Result{Connection: c.Name}
 	if sc == nil || (!sc.HasRefresh && !sc.HasAccess) {
@@ -271,7 +271,7 @@ func (r *Refresher) one(ctx context.Context, owner string, c Connection, sc *sto
 
 // due says whether the stored access token expires within the margin. A token without an
 // expiry never does; a pair without an access token row always does.
-func (r *Refresher) due(sc *store.Connection, now time.Time) bool {
+func (r *Refresher) due(sc *store.Record, now time.Time) bool {
 	if !sc.HasAccess || sc.Tokens.AccessToken == "" {
 		return true
 	}
@@ -283,7 +283,7 @@ func (r *Refresher) due(sc *store.Connection, now time.Time) bool {
 
 // refresh leases the connection, sends its refresh token once and stores the answer. repeat
 // says this is a deliberate identical repeat of an earlier, unanswered refresh.
-func (r *Refresher) refresh(ctx context.Context, owner string, c Connection, sc *store.Connection, res Result, repeat bool) Result {
+func (r *Refresher) refresh(ctx context.Context, owner string, c Connection, sc *store.Record, res Result, repeat bool) Result {
 	now := r.o.Now()
 	sent := sc.Tokens.RefreshToken
 	lease := sc.Status
@@ -343,7 +343,7 @@ func (r *Refresher) refresh(ctx context.Context, owner string, c Connection, sc 
 }
 
 // success builds the rows to store after a successful refresh.
-func (r *Refresher) success(sc *store.Connection, c Connection, tok *tokenclient.Token) (store.Tokens, store.Status) {
+func (r *Refresher) success(sc *store.Record, c Connection, tok *tokenclient.Token) (store.Tokens, store.Status) {
 	now := r.o.Now()
 	t := store.Tokens{
 		AccessToken:      tok.AccessToken,
@@ -380,7 +380,7 @@ func (r *Refresher) success(sc *store.Connection, c Connection, tok *tokenclient
 }
 
 // failed records a failed refresh according to its class.
-func (r *Refresher) failed(ctx context.Context, owner string, c Connection, sc *store.Connection, res Result, err error, repeated bool) Result {
+func (r *Refresher) failed(ctx context.Context, owner string, c Connection, sc *store.Record, res Result, err error, repeated bool) Result {
 	now := r.o.Now()
 	class := tokenclient.ClassOf(err)
 	msg := redact.String(err.Error(), 300)
@@ -453,7 +453,7 @@ func (r *Refresher) failed(ctx context.Context, owner string, c Connection, sc *
 // repeat re-reads the connection and, when nobody stored a newer pair meanwhile, sends the
 // identical refresh again: the preset says the provider answers a repeat within its window
 // with the same new pair.
-func (r *Refresher) repeat(ctx context.Context, owner string, c Connection, sc *store.Connection, res Result, why string) Result {
+func (r *Refresher) repeat(ctx context.Context, owner string, c Connection, sc *store.Record, res Result, why string) Result {
 	fresh, err := r.o.Store.Get(ctx, c.Name)
 	if err != nil {
 		return r.fail(res, string(tokenclient.Ambiguous), "no answer to the refresh ("+why+") and the table could not be re-read: "+redact.String(err.Error(), 200))
@@ -475,7 +475,7 @@ func (r *Refresher) repeat(ctx context.Context, owner string, c Connection, sc *
 
 // ownLease re-reads name after a failed lease write and says whether the lease in the table is
 // this pass's own (owner and in-flight fingerprint match), returning the connection as read.
-func (r *Refresher) ownLease(ctx context.Context, name, owner, inFlight string) (*store.Connection, bool) {
+func (r *Refresher) ownLease(ctx context.Context, name, owner, inFlight string) (*store.Record, bool) {
 	fresh, err := r.o.Store.Get(ctx, name)
 	if err != nil || fresh.Status.LeaseOwner != owner || fresh.Status.InFlight != inFlight {
 		return nil, false
@@ -484,7 +484,7 @@ func (r *Refresher) ownLease(ctx context.Context, name, owner, inFlight string) 
 }
 
 // recoverInFlight handles a connection whose previous lease expired with a refresh in flight.
-func (r *Refresher) recoverInFlight(ctx context.Context, owner string, c Connection, sc *store.Connection, res Result) Result {
+func (r *Refresher) recoverInFlight(ctx context.Context, owner string, c Connection, sc *store.Record, res Result) Result {
 	since := sc.Status.InFlightSince
 	if c.Preset.RepeatWindow > 0 && r.o.Now().Sub(since) < c.Preset.RepeatWindow {
 		r.o.Log.Warn().Str("connection", c.Name).Msg("a refresh was left in flight by an ended pass; repeating it inside the provider's repeat window")
@@ -504,7 +504,7 @@ func (r *Refresher) recoverInFlight(ctx context.Context, owner string, c Connect
 
 // record writes a failure status. It is best effort: the pass already fails, and a status that
 // could not be written is reported by the log line.
-func (r *Refresher) record(ctx context.Context, sc *store.Connection, st store.Status, name string) {
+func (r *Refresher) record(ctx context.Context, sc *store.Record, st store.Status, name string) {
 	if err := r.o.Store.SetStatus(ctx, sc, st); err != nil {
 		r.o.Log.Error().Str("connection", name).Str("error", redact.String(err.Error(), 300)).Msg("could not record the failure in the Status row")
 	}

@@ -34,7 +34,7 @@ func (l *Lazy) Open(ctx context.Context) (*Store, error) {
 	return s, nil
 }
 
-func (l *Lazy) List(ctx context.Context) (map[string]*Connection, error) {
+func (l *Lazy) List(ctx context.Context) (map[string]*Record, error) {
 	s, err := l.Open(ctx)
 	if err != nil {
 		return nil, err
@@ -42,7 +42,7 @@ func (l *Lazy) List(ctx context.Context) (map[string]*Connection, error) {
 	return s.List(ctx)
 }
 
-func (l *Lazy) Get(ctx context.Context, name string) (*Connection, error) {
+func (l *Lazy) Get(ctx context.Context, name string) (*Record, error) {
 	s, err := l.Open(ctx)
 	if err != nil {
 		return nil, err
@@ -50,7 +50,7 @@ func (l *Lazy) Get(ctx context.Context, name string) (*Connection, error) {
 	return s.Get(ctx, name)
 }
 
-func (l *Lazy) Lease(ctx context.Context, c *Connection, st Status) error {
+func (l *Lazy) Lease(ctx context.Context, c *Record, st Status) error {
 	s, err := l.Open(ctx)
 	if err != nil {
 		return err
@@ -58,7 +58,7 @@ func (l *Lazy) Lease(ctx context.Context, c *Connection, st Status) error {
 	return s.Lease(ctx, c, st)
 }
 
-func (l *Lazy) SetStatus(ctx context.Context, c *Connection, st Status) error {
+func (l *Lazy) SetStatus(ctx context.Context, c *Record, st Status) error {
 	s, err := l.Open(ctx)
 	if err != nil {
 		return err
@@ -66,7 +66,7 @@ func (l *Lazy) SetStatus(ctx context.Context, c *Connection, st Status) error {
 	return s.SetStatus(ctx, c, st)
 }
 
-func (l *Lazy) Commit(ctx context.Context, c *Connection, t Tokens, st Status) error {
+func (l *Lazy) Commit(ctx context.Context, c *Record, t Tokens, st Status) error {
 	s, err := l.Open(ctx)
 	if err != nil {
 		return err

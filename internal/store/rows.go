@@ -136,22 +136,22 @@ func decodeEntity(b []byte) (aztables.EDMEntity, error) {
 }
 
 // apply records row e in c. Rows other than the three of a connection are ignored.
-func (c *Connection) apply(e aztables.EDMEntity) error {
+func (c *Record) apply(e aztables.EDMEntity) error {
 	r := propReader{row: e.RowKey, p: e.Properties}
 	etag := azcore.ETag(e.ETag)
 	switch e.RowKey {
 	case RowAccessToken:
-		c.HasAccess, c.accessETag = true, etag
+		c.HasAccess, c.ETags.Access = true, etag
 		c.Tokens.AccessToken = r.str(propValue)
 		c.Tokens.TokenType = r.str(propTokenType)
 		c.Tokens.Scope = r.str(propScope)
 		c.Tokens.ExpiresAt = r.time(propExpiresAt)
 	case RowRefreshToken:
-		c.HasRefresh, c.refreshETag = true, etag
+		c.HasRefresh, c.ETags.Refresh = true, etag
 		c.Tokens.RefreshToken = r.str(propValue)
 		c.Tokens.RefreshExpiresAt = r.time(propExpiresAt)
 	case RowStatus:
-		c.HasStatus, c.statusETag = true, etag
+		c.HasStatus, c.ETags.Status = true, etag
 		c.Status = r.status()
 	}
 	return r.err

@@ -165,7 +165,7 @@ func (s *Store) withTimeout(ctx context.Context) (context.Context, context.Cance
 var connectionRows = map[string]string{"a": RowAccessToken, "r": RowRefreshToken, "s": RowStatus}
 
 // List reads every connection in one query (following continuation pages).
-func (s *Store) List(ctx context.Context) (map[string]*Connection, error) {
+func (s *Store) List(ctx context.Context) (map[string]*Record, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	f, err := filter("RowKey eq {a} or RowKey eq {r} or RowKey eq {s}", connectionRows)
@@ -180,7 +180,7 @@ func (s *Store) List(ctx context.Context) (map[string]*Connection, error) {
 }
 
 // Get reads one connection in one query. A partition with none of its three rows is ErrNotFound.
-func (s *Store) Get(ctx context.Context, name string) (*Connection, error) {
+func (s *Store) Get(ctx context.Context, name string) (*Record, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	args := map[string]string{"pk": name}
@@ -207,8 +207,8 @@ func (s *Store) Get(ctx context.Context, name string) (*Connection, error) {
 }
 
 // query runs one filtered query and groups the rows it returns by partition.
-func (s *Store) query(ctx context.Context, f string) (map[string]*Connection, error) {
-	m := make(map[string]*Connection)
+func (s *Store) query(ctx context.Context, f string) (map[string]*Record, error) {
+	m := make(map[string]*Record)
 	pager := s.client.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &f})
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
@@ -222,7 +222,7 @@ func (s *Store) query(ctx context.Context, f string) (map[string]*Connection, er
 			}
 			c := m[e.PartitionKey]
 			if c == nil {
-				c = &Connection{Name: e.PartitionKey}
+				c = &Record{Name: e.PartitionKey}
 				m[e.PartitionKey] = c
 			}
 			if err := c.apply(e); err != nil {
@@ -236,24 +236,24 @@ func (s *Store) query(ctx context.Context, f string) (map[string]*Connection, er
 // Lease writes st as c's Status row, conditional on the Status row c holds: replaced if its ETag
 // still matches, inserted if c had none. Losing the race is ErrConflict. On success c holds st and
 // the new ETag.
-func (s *Store) Lease(ctx context.Context, c *Connection, st Status) error {
+func (s *Store) Lease(ctx context.Context, c *Record, st Status) error {
 	return s.writeStatus(ctx, "lease", c, st)
 }
 
 // SetStatus writes st as c's Status row with the same conditions as Lease; used to record
 // failures without touching the tokens.
-func (s *Store) SetStatus(ctx context.Context, c *Connection, st Status) error {
+func (s *Store) SetStatus(ctx context.Context, c *Record, st Status) error {
 	return s.writeStatus(ctx, "set status", c, st)
 }
 
-func (s *Store) writeStatus(ctx context.Context, op string, c *Connection, st Status) error {
+func (s *Store) writeStatus(ctx context.Context, op string, c *Record, st Status) error {
 	if c == nil {
 		return fmt.Errorf("store: %s: nil connection", op)
 	}
 	if err := checkName(c.Name); err != nil {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
-	if c.HasStatus && c.statusETag == "" {
+	if c.HasStatus && c.ETags.Status == "" {
 		return fmt.Errorf("store: %s %s: Status row has no known ETag: %w", op, c.Name, ErrConflict)
 	}
 	ctx, cancel := s.withTimeout(ctx)
@@ -265,7 +265,7 @@ func (s *Store) writeStatus(ctx context.Context, op string, c *Connection, st St
 	var etag azcore.ETag
 	if c.HasStatus {
 		var resp aztables.UpdateEntityResponse
-		resp, err = s.client.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &c.statusETag, UpdateMode: aztables.UpdateModeReplace})
+		resp, err = s.client.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &c.ETags.Status, UpdateMode: aztables.UpdateModeReplace})
 		etag = resp.ETag
 	} else {
 		var resp aztables.AddEntityResponse
@@ -276,7 +276,7 @@ func (s *Store) writeStatus(ctx context.Context, op string, c *Connection, st St
 	if err != nil {
 		return fmt.Errorf("store: %s %s: %w", op, c.Name, classify(err))
 	}
-	c.Status, c.HasStatus, c.statusETag = normStatus(st), true, etag
+	c.Status, c.HasStatus, c.ETags.Status = normStatus(st), true, etag
 	return nil
 }
 
@@ -287,7 +287,7 @@ func (s *Store) writeStatus(ctx context.Context, op string, c *Connection, st St
 // in fact committed also comes back ErrConflict; the caller re-reads and finds its own pair.
 // The RefreshToken row is written even when t has no refresh token (Value ""). On success c
 // holds t, st and the new ETags.
-func (s *Store) Commit(ctx context.Context, c *Connection, t Tokens, st Status) error {
+func (s *Store) Commit(ctx context.Context, c *Record, t Tokens, st Status) error {
 	if c == nil {
 		return errors.New("store: commit: nil connection")
 	}
@@ -302,9 +302,9 @@ func (s *Store) Commit(ctx context.Context, c *Connection, t Tokens, st Status) 
 		has   bool
 		etag  azcore.ETag
 	}{
-		{RowAccessToken, accessProps(t, now), c.HasAccess, c.accessETag},
-		{RowRefreshToken, refreshProps(t, now), c.HasRefresh, c.refreshETag},
-		{RowStatus, statusProps(st), c.HasStatus, c.statusETag},
+		{RowAccessToken, accessProps(t, now), c.HasAccess, c.ETags.Access},
+		{RowRefreshToken, refreshProps(t, now), c.HasRefresh, c.ETags.Refresh},
+		{RowStatus, statusProps(st), c.HasStatus, c.ETags.Status},
 	}
 	actions := make([]aztables.TransactionAction, len(rows))
 	for i, r := range rows {
@@ -328,7 +328,7 @@ func (s *Store) Commit(ctx context.Context, c *Connection, t Tokens, st Status) 
 	c.Tokens, c.Status = normTokens(t), normStatus(st)
 	c.HasAccess, c.HasRefresh, c.HasStatus = true, true, true
 	// An unknown ETag ("") makes the next conditional write ErrConflict, and so a re-read.
-	c.accessETag, c.refreshETag, c.statusETag = etags[0], etags[1], etags[2]
+	c.ETags.Access, c.ETags.Refresh, c.ETags.Status = etags[0], etags[1], etags[2]
 	return nil
 }
 

@@ -139,7 +139,7 @@ func sameStatus(t *testing.T, got, want Status) {
 	}
 }
 
-func mustGet(t *testing.T, s *Store, name string) *Connection {
+func mustGet(t *testing.T, s *Store, name string) *Record {
 	t.Helper()
 	c, err := s.Get(context.Background(), name)
 	if err != nil {
@@ -174,8 +174,8 @@ func TestRoundTrip(t *testing.T) {
 	if c.Name != "gmail" || !c.HasAccess || !c.HasRefresh || !c.HasStatus {
 		t.Errorf("got name %q has access/refresh/status %v/%v/%v; want gmail true/true/true", c.Name, c.HasAccess, c.HasRefresh, c.HasStatus)
 	}
-	if c.accessETag == "" || c.refreshETag == "" || c.statusETag == "" {
-		t.Errorf("got ETags %q %q %q; want all set", c.accessETag, c.refreshETag, c.statusETag)
+	if c.ETags.Access == "" || c.ETags.Refresh == "" || c.ETags.Status == "" {
+		t.Errorf("got ETags %q %q %q; want all set", c.ETags.Access, c.ETags.Refresh, c.ETags.Status)
 	}
 	sameTokens(t, c.Tokens, tok)
 	// The Status row mirrors the refresh token's deadline so one row tells a connection's health.
@@ -264,7 +264,7 @@ func TestListOneQuery(t *testing.T) {
 	if err := s.PutAuthState(ctx, "alpha", "abcdef01", AuthState{Verifier: "v", ExpiresAt: testNow}); err != nil {
 		t.Fatalf("PutAuthState: %v", err)
 	}
-	lone := &Connection{Name: "delta"}
+	lone := &Record{Name: "delta"}
 	if err := s.Lease(ctx, lone, Status{State: StateNeedsConsent}); err != nil {
 		t.Fatalf("Lease: %v", err)
 	}
@@ -286,8 +286,8 @@ func TestListOneQuery(t *testing.T) {
 			t.Errorf("List lacks %s", n)
 			continue
 		}
-		if !c.HasAccess || !c.HasRefresh || !c.HasStatus || c.statusETag == "" || c.accessETag == "" || c.refreshETag == "" {
-			t.Errorf("%s: has %v/%v/%v ETags %q/%q/%q; want all", n, c.HasAccess, c.HasRefresh, c.HasStatus, c.accessETag, c.refreshETag, c.statusETag)
+		if !c.HasAccess || !c.HasRefresh || !c.HasStatus || c.ETags.Status == "" || c.ETags.Access == "" || c.ETags.Refresh == "" {
+			t.Errorf("%s: has %v/%v/%v ETags %q/%q/%q; want all", n, c.HasAccess, c.HasRefresh, c.HasStatus, c.ETags.Access, c.ETags.Refresh, c.ETags.Status)
 		}
 		sameTokens(t, c.Tokens, testTokens(n))
 		if c.Status.Generation != int64(i) {
@@ -388,12 +388,12 @@ func TestLeaseInsertConflict(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
 	ctx := context.Background()
-	a, b := &Connection{Name: "new"}, &Connection{Name: "new"}
+	a, b := &Record{Name: "new"}, &Record{Name: "new"}
 	if err := s.Lease(ctx, a, Status{LeaseOwner: "a"}); err != nil {
 		t.Fatalf("first Lease: %v", err)
 	}
-	if !a.HasStatus || a.statusETag == "" {
-		t.Errorf("after Lease: HasStatus %v ETag %q; want true and set", a.HasStatus, a.statusETag)
+	if !a.HasStatus || a.ETags.Status == "" {
+		t.Errorf("after Lease: HasStatus %v ETag %q; want true and set", a.HasStatus, a.ETags.Status)
 	}
 	if err := s.Lease(ctx, b, Status{LeaseOwner: "b"}); !errors.Is(err, ErrConflict) {
 		t.Errorf("second insert: got %v; want ErrConflict", err)
@@ -409,7 +409,7 @@ func TestCommit(t *testing.T) {
 	ctx := context.Background()
 
 	// A connection with no rows: Commit inserts all three.
-	c := &Connection{Name: "fresh"}
+	c := &Record{Name: "fresh"}
 	st := Status{State: StateOK, Generation: 1}
 	if err := s.Commit(ctx, c, testTokens("1"), st); err != nil {
 		t.Fatalf("Commit inserting: %v", err)
@@ -427,7 +427,7 @@ func TestCommit(t *testing.T) {
 	if got.Status.LeaseOwner != "me" || got.Status.Generation != 2 {
 		t.Errorf("status: got owner %q generation %d; want me 2", got.Status.LeaseOwner, got.Status.Generation)
 	}
-	if got.accessETag != c.accessETag || got.refreshETag != c.refreshETag || got.statusETag != c.statusETag {
+	if got.ETags.Access != c.ETags.Access || got.ETags.Refresh != c.ETags.Refresh || got.ETags.Status != c.ETags.Status {
 		t.Errorf("ETags held after writes differ from those read")
 	}
 }
@@ -494,7 +494,7 @@ func TestCommitUnknownETag(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
 	// A connection claiming rows it holds no ETags for was not read from the store.
-	c := &Connection{Name: "c", HasAccess: true, HasRefresh: true, HasStatus: true}
+	c := &Record{Name: "c", HasAccess: true, HasRefresh: true, HasStatus: true}
 	if err := s.Commit(context.Background(), c, testTokens("x"), Status{}); !errors.Is(err, ErrConflict) {
 		t.Errorf("Commit: got %v; want ErrConflict", err)
 	}
@@ -579,7 +579,7 @@ func TestWriteRejectsBadNames(t *testing.T) {
 		if err := s.SaveConsent(ctx, name, testTokens("x"), Status{}); err == nil {
 			t.Errorf("SaveConsent(%q): got nil error; want one", name)
 		}
-		if err := s.Lease(ctx, &Connection{Name: name}, Status{}); err == nil {
+		if err := s.Lease(ctx, &Record{Name: name}, Status{}); err == nil {
 			t.Errorf("Lease(%q): got nil error; want one", name)
 		}
 	}

@@ -78,9 +78,9 @@ type Status struct {
 	Warning string
 }
 
-// Connection is one partition as read: the stored pair, the status, and the ETags that make
+// Record is one partition as read: the stored pair, the status, and the ETags that make
 // the next write conditional on nothing having changed since.
-type Connection struct {
+type Record struct {
 	Name       string
 	HasAccess  bool // the AccessToken row exists
 	HasRefresh bool // the RefreshToken row exists
@@ -88,7 +88,15 @@ type Connection struct {
 	Tokens     Tokens
 	Status     Status
 
-	accessETag, refreshETag, statusETag azcore.ETag
+	// ETags are the rows' versions as read ("" for a row not read or whose version is unknown:
+	// a conditional write against it is ErrConflict). Implementations of the store set them;
+	// callers only carry them from a read to the next write.
+	ETags ETags
+}
+
+// ETags are the versions of a partition's three rows.
+type ETags struct {
+	Access, Refresh, Status azcore.ETag
 }
 
 // AuthState is a pending authorization: created by Authorize, taken once by Callback.
