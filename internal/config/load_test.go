@@ -153,7 +153,7 @@ func TestLoadCustom(t *testing.T) {
 	if len(warnings) != 0 {
 		t.Errorf("warnings = %q; want none", warnings)
 	}
-	want := Connection{
+	want := ConnectionSettings{
 		Name: "my-idp",
 		Preset: provider.Preset{
 			Name: provider.Custom, Title: "Custom provider",
@@ -226,7 +226,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"BindAddress", cfg.BindAddress, "127.0.0.1"},
 		{"PublicBaseURL", cfg.PublicBaseURL, "http://localhost:7071"},
 		{"Store", cfg.Store, Store{ConnectionString: "UseDevelopmentStorage=true", Table: "OAuthTokens"}},
-		{"Schedule", cfg.Schedule, "0 */15 * * * *"},
+		{"Schedule", cfg.Schedule.String(), "0 */15 * * * *"},
 		{"Margin", cfg.Margin, 30 * time.Minute},
 		{"TokenTimeout", cfg.TokenTimeout, 30 * time.Second},
 		{"Lease", cfg.Lease, 3 * time.Minute},
@@ -317,7 +317,7 @@ func TestLoadValues(t *testing.T) {
 		{"AZURE_CLIENT_ID ignored without an endpoint", env{"AZURE_CLIENT_ID": "whatever"},
 			func(c Config) (any, any) { return c.Store.ManagedIdentityClientID, "" }},
 		{"schedule and margin", env{"REFRESH_SCHEDULE": " */5  * * * * ", "REFRESH_MARGIN": "1h30m"},
-			func(c Config) (any, any) { return []any{c.Schedule, c.Margin}, []any{"*/5 * * * *", 90 * time.Minute} }},
+			func(c Config) (any, any) { return []any{c.Schedule.String(), c.Margin}, []any{"*/5 * * * *", 90 * time.Minute} }},
 		{"logging", env{"LOG_LEVEL": "DEBUG", "LOG_FORMAT": "Console"},
 			func(c Config) (any, any) { return []any{c.LogLevel, c.LogFormat}, []any{zerolog.DebugLevel, "console"} }},
 		{"log level disabled", env{"LOG_LEVEL": "disabled"},

@@ -23,6 +23,7 @@ const (
 	SettingWebsiteHostname   = "WEBSITE_HOSTNAME"
 	SettingTokenTimeout      = "TOKEN_REQUEST_TIMEOUT"
 	SettingLease             = "REFRESH_LEASE"
+	SettingWorkerID          = "FUNCTIONS_CUSTOMHANDLER_WORKER_ID"
 )
 
 // Suffixes of a connection's settings: OAUTH_<NAME>_<suffix> (see ConnectionSetting).
@@ -50,6 +51,8 @@ const (
 	DefaultLogFormat    = "json"
 	DefaultTokenTimeout = 30 * time.Second
 	DefaultLease        = 3 * time.Minute
+	// DefaultPassTimeout stays under host.json's functionTimeout (5m).
+	DefaultPassTimeout = 4*time.Minute + 30*time.Second
 )
 
 // SettingNames lists the settings Load reads that do not belong to one connection, in the
@@ -59,7 +62,7 @@ func SettingNames() []string {
 		SettingWebJobsStorage, SettingStoreConnection, SettingStoreEndpoint, SettingAzureClientID,
 		SettingTable, SettingConnections, SettingSchedule, SettingMargin, SettingLogLevel,
 		SettingLogFormat, SettingCustomHandlerPort, SettingPort, SettingBindAddress,
-		SettingWebsiteHostname, SettingTokenTimeout, SettingLease,
+		SettingWebsiteHostname, SettingTokenTimeout, SettingLease, SettingWorkerID,
 	}
 }
 

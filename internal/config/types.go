@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/freshtoken/freshtoken/internal/provider"
+	"github.com/freshtoken/freshtoken/internal/schedule"
 	"github.com/rs/zerolog"
 )
 
@@ -18,11 +19,15 @@ type Config struct {
 	// else http://localhost:<Port>. Used for default redirect URLs and in messages.
 	PublicBaseURL string
 
-	Store       Store
-	Connections []Connection
+	// WorkerID is FUNCTIONS_CUSTOMHANDLER_WORKER_ID, set by the host; "" standalone. It names
+	// this process in leases.
+	WorkerID string
 
-	Schedule string        // REFRESH_SCHEDULE (NCRONTAB), default "0 */15 * * * *"
-	Margin   time.Duration // REFRESH_MARGIN, default 30m
+	Store       Store
+	Connections []ConnectionSettings
+
+	Schedule schedule.Schedule // REFRESH_SCHEDULE (NCRONTAB), default "0 */15 * * * *"
+	Margin   time.Duration     // REFRESH_MARGIN, default 30m
 
 	// TokenTimeout bounds one request to a provider's token endpoint (TOKEN_REQUEST_TIMEOUT,
 	// default 30s).
@@ -31,6 +36,10 @@ type Config struct {
 	// 3m). It must outlive the slowest refresh: a token request, an identical repeat, and the
 	// commit's retries, so Load requires more than 2×TokenTimeout.
 	Lease time.Duration
+
+	// PassTimeout bounds one refresh pass. It is not a setting: it stays under host.json's
+	// functionTimeout (5m on Consumption) so the host never kills the process mid-commit.
+	PassTimeout time.Duration
 
 	LogLevel  zerolog.Level // LOG_LEVEL, default info
 	LogFormat string        // LOG_FORMAT: "json" (default) or "console"
@@ -47,8 +56,8 @@ type Store struct {
 	Table                   string // TOKEN_TABLE, default OAuthTokens
 }
 
-// Connection is one OAUTH_<NAME>_* group, resolved against its preset.
-type Connection struct {
+// ConnectionSettings is one OAUTH_<NAME>_* group, resolved against its preset.
+type ConnectionSettings struct {
 	Name string // lower-case letters, digits and '-'
 	// Preset is the provider preset with the connection's overrides applied (REGION, AUTH_URL,
 	// TOKEN_URL, AUTH_STYLE, PKCE, SCOPE_SEPARATOR). For custom, built from the settings alone.
