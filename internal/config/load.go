@@ -38,7 +38,6 @@ func Load(getenv func(string) string) (Config, []string, error) {
 		Port:              l.port(SettingPort, DefaultPort, 0),
 		BindAddress:       l.bindAddress(),
 		WorkerID:          l.get(SettingWorkerID),
-		PassTimeout:       DefaultPassTimeout,
 	}
 	cfg.PublicBaseURL = l.publicBaseURL(cfg.Port)
 	cfg.Store = l.store()

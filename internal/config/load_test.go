@@ -317,7 +317,9 @@ func TestLoadValues(t *testing.T) {
 		{"AZURE_CLIENT_ID ignored without an endpoint", env{"AZURE_CLIENT_ID": "whatever"},
 			func(c Config) (any, any) { return c.Store.ManagedIdentityClientID, "" }},
 		{"schedule and margin", env{"REFRESH_SCHEDULE": " */5  * * * * ", "REFRESH_MARGIN": "1h30m"},
-			func(c Config) (any, any) { return []any{c.Schedule.String(), c.Margin}, []any{"*/5 * * * *", 90 * time.Minute} }},
+			func(c Config) (any, any) {
+				return []any{c.Schedule.String(), c.Margin}, []any{"*/5 * * * *", 90 * time.Minute}
+			}},
 		{"logging", env{"LOG_LEVEL": "DEBUG", "LOG_FORMAT": "Console"},
 			func(c Config) (any, any) { return []any{c.LogLevel, c.LogFormat}, []any{zerolog.DebugLevel, "console"} }},
 		{"log level disabled", env{"LOG_LEVEL": "disabled"},

@@ -2,7 +2,10 @@ package config
 
 import (
 	"strings"
-	"time"
+
+	"github.com/freshtoken/freshtoken/internal/refresh"
+	"github.com/freshtoken/freshtoken/internal/store"
+	"github.com/freshtoken/freshtoken/internal/tokenclient"
 )
 
 // Names of the settings Load reads, other than the per-connection ones.
@@ -43,16 +46,14 @@ const (
 
 // Defaults of optional settings.
 const (
-	DefaultTable        = "OAuthTokens"
+	DefaultTable        = store.DefaultTable
 	DefaultSchedule     = "0 */15 * * * *"
-	DefaultMargin       = 30 * time.Minute
+	DefaultMargin       = refresh.DefaultMargin
 	DefaultPort         = "7071"
 	DefaultBindAddress  = "127.0.0.1"
 	DefaultLogFormat    = "json"
-	DefaultTokenTimeout = 30 * time.Second
-	DefaultLease        = 3 * time.Minute
-	// DefaultPassTimeout stays under host.json's functionTimeout (5m).
-	DefaultPassTimeout = 4*time.Minute + 30*time.Second
+	DefaultTokenTimeout = tokenclient.DefaultTimeout
+	DefaultLease        = refresh.DefaultLease
 )
 
 // SettingNames lists the settings Load reads that do not belong to one connection, in the

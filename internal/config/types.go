@@ -37,10 +37,6 @@ type Config struct {
 	// commit's retries, so Load requires more than 2×TokenTimeout.
 	Lease time.Duration
 
-	// PassTimeout bounds one refresh pass. It is not a setting: it stays under host.json's
-	// functionTimeout (5m on Consumption) so the host never kills the process mid-commit.
-	PassTimeout time.Duration
-
 	LogLevel  zerolog.Level // LOG_LEVEL, default info
 	LogFormat string        // LOG_FORMAT: "json" (default) or "console"
 }

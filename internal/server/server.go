@@ -31,9 +31,13 @@ type Options struct {
 	// MaxBody bounds an invocation body. Default 1 MiB.
 	MaxBody int64
 	// PassTimeout bounds one refresh pass; keep it under host.json's functionTimeout so the
-	// host never kills the process mid-commit. Default 4m30s.
+	// host never kills the process mid-commit. Default DefaultPassTimeout.
 	PassTimeout time.Duration
 }
+
+// DefaultPassTimeout bounds a pass when Options.PassTimeout is zero. It stays under host.json's
+// functionTimeout (5m on Consumption) so the host never kills the process mid-commit.
+const DefaultPassTimeout = 4*time.Minute + 30*time.Second
 
 // timerBinding is the trigger's binding name in RefreshTimer/function.json.
 const timerBinding = "timer"
@@ -44,7 +48,7 @@ func New(o Options) http.Handler {
 		o.MaxBody = 1 << 20
 	}
 	if o.PassTimeout <= 0 {
-		o.PassTimeout = 4*time.Minute + 30*time.Second
+		o.PassTimeout = DefaultPassTimeout
 	}
 	mux := http.NewServeMux()
 	// The host polls GET / for readiness and later as a health ping: answer at once.
