@@ -1,8 +1,3 @@
-// Package refresh runs one RefreshTimer pass: it reads every connection with one table query,
-// refreshes those whose access token is due, and stores each new pair with the status beside
-// it. A lease written conditionally on the Status row's ETag before the provider is called makes
-// sure two passes (two processes, a manual run beside the schedule, a retry) never send the same
-// refresh token twice.
 package refresh
 
 import (
