@@ -34,7 +34,8 @@ var ErrNeedsAccountKey = errors.New("a table SAS is signed with the storage acco
 // does not enforce the range.
 //
 // The URL is built here rather than with aztables' SAS helper: v1.4.1 signs the key range but
-// leaves spk/srk/epk/erk out of the URL it returns, which the service then refuses.
+// leaves spk/srk/epk/erk out of the URL it returns, which the service then refuses (and it
+// joins an endpoint with a path, such as Azurite's, to the table name without a '/').
 func ReaderURL(o Options, connection string, valid time.Duration, now time.Time) (string, error) {
 	if err := checkName(connection); err != nil {
 		return "", fmt.Errorf("store: reader URL: %w", err)
