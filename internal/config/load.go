@@ -44,6 +44,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	cfg.Connections = l.connections(cfg)
 	cfg.Schedule, cfg.Margin = l.refresh(cfg.CustomHandlerPort != "")
 	cfg.TokenTimeout, cfg.Lease = l.timing()
+	cfg.Concurrency = l.concurrency()
 	cfg.LogLevel = l.logLevel()
 	cfg.LogFormat = l.logFormat()
 
@@ -251,6 +252,7 @@ func (l *loader) connection(cfg Config, name string) ConnectionSettings {
 	}
 
 	c.Preset, c.Region = l.region(setting(SuffixRegion), pname, c.Preset)
+	c.Many = l.accounts(setting(SuffixAccounts))
 
 	c.ClientID = l.required(setting(SuffixClientID))
 	c.ClientSecret = l.required(setting(SuffixClientSecret))

@@ -27,6 +27,7 @@ const (
 	SettingTokenTimeout      = "TOKEN_REQUEST_TIMEOUT"
 	SettingLease             = "REFRESH_LEASE"
 	SettingWorkerID          = "FUNCTIONS_CUSTOMHANDLER_WORKER_ID"
+	SettingConcurrency       = "REFRESH_CONCURRENCY"
 )
 
 // Suffixes of a connection's settings: OAUTH_<NAME>_<suffix> (see ConnectionSetting).
@@ -42,6 +43,7 @@ const (
 	SuffixPKCE           = "PKCE"
 	SuffixScopeSeparator = "SCOPE_SEPARATOR"
 	SuffixRegion         = "REGION"
+	SuffixAccounts       = "ACCOUNTS"
 )
 
 // Defaults of optional settings.
@@ -54,6 +56,8 @@ const (
 	DefaultLogFormat    = "json"
 	DefaultTokenTimeout = tokenclient.DefaultTimeout
 	DefaultLease        = refresh.DefaultLease
+	DefaultConcurrency  = refresh.DefaultConcurrency
+	MaxConcurrency      = 256
 )
 
 // SettingNames lists the settings Load reads that do not belong to one connection, in the
@@ -63,7 +67,7 @@ func SettingNames() []string {
 		SettingWebJobsStorage, SettingStoreConnection, SettingStoreEndpoint, SettingAzureClientID,
 		SettingTable, SettingConnections, SettingSchedule, SettingMargin, SettingLogLevel,
 		SettingLogFormat, SettingCustomHandlerPort, SettingPort, SettingBindAddress,
-		SettingWebsiteHostname, SettingTokenTimeout, SettingLease, SettingWorkerID,
+		SettingWebsiteHostname, SettingTokenTimeout, SettingLease, SettingWorkerID, SettingConcurrency,
 	}
 }
 
@@ -71,7 +75,7 @@ func SettingNames() []string {
 func ConnectionSettingNames(name string) []string {
 	suffixes := []string{
 		SuffixProvider, SuffixClientID, SuffixClientSecret, SuffixScopes, SuffixRedirectURL,
-		SuffixAuthURL, SuffixTokenURL, SuffixAuthStyle, SuffixPKCE, SuffixScopeSeparator, SuffixRegion,
+		SuffixAuthURL, SuffixTokenURL, SuffixAuthStyle, SuffixPKCE, SuffixScopeSeparator, SuffixRegion, SuffixAccounts,
 	}
 	names := make([]string, len(suffixes))
 	for i, s := range suffixes {
