@@ -97,3 +97,19 @@ func (l *Lazy) TakeAuthState(ctx context.Context, name, key string) (AuthState, 
 	}
 	return s.TakeAuthState(ctx, name, key)
 }
+
+func (l *Lazy) Scan(ctx context.Context, o ScanOptions) (map[string]Candidate, error) {
+	s, err := l.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Scan(ctx, o)
+}
+
+func (l *Lazy) GetMany(ctx context.Context, names []string) (map[string]*Record, error) {
+	s, err := l.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.GetMany(ctx, names)
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -70,4 +71,31 @@ func validParamName(name string) bool {
 		}
 	}
 	return true
+}
+
+// filterValues is filter with typed values: a string becomes an OData string literal and a
+// time.Time a DateTime literal (UTC, 100 ns precision, as the table keeps times).
+func filterValues(tmpl string, args map[string]any) (string, error) {
+	strs := make(map[string]string, len(args))
+	times := map[string]string{}
+	for k, v := range args {
+		switch v := v.(type) {
+		case string:
+			strs[k] = v
+		case time.Time:
+			// A placeholder for the quoted literal that filter writes; replaced below.
+			strs[k] = "\x00" + k + "\x00"
+			times[quoteLiteral(strs[k])] = "datetime'" + storedTime(v).Format("2006-01-02T15:04:05.0000000Z") + "'"
+		default:
+			return "", fmt.Errorf("odata filter: value for {%s} is a %T; want a string or a time", k, v)
+		}
+	}
+	f, err := filter(tmpl, strs)
+	if err != nil {
+		return "", err
+	}
+	for lit, dt := range times {
+		f = strings.Replace(f, lit, dt, 1)
+	}
+	return f, nil
 }
