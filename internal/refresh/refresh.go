@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sort"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +31,7 @@ type Store interface {
 const (
 	DefaultMargin      = 30 * time.Minute
 	DefaultLease       = 3 * time.Minute
+	DefaultReserve     = 75 * time.Second
 	DefaultConcurrency = 16
 )
 
@@ -51,6 +52,10 @@ type Options struct {
 	Concurrency int
 	// Jitter returns a factor in [0.8, 1.2) for backoff; default random.
 	Jitter func() float64
+	// Reserve is the time a refresh needs to finish (its token request, a repeat, the
+	// commit): the pass starts no refresh later than Reserve before its context's deadline,
+	// so that every lease it takes is committed or released in time. Default DefaultReserve.
+	Reserve time.Duration
 }
 
 // Refresher runs passes. It is safe for concurrent use: concurrent passes in one process
@@ -61,6 +66,9 @@ type Refresher struct {
 	mu      sync.Mutex
 	seq     int
 	pending map[string]pendingPair // pairs the provider issued that could not be stored yet
+	left    map[string]bool        // due partitions the last pass left: first in the next
+
+	limits *limiter
 }
 
 // pendingPair is a token pair held in memory because storing it failed.
@@ -88,7 +96,10 @@ func New(o Options) *Refresher {
 	if o.Jitter == nil {
 		o.Jitter = func() float64 { return 0.8 + 0.4*rand.Float64() }
 	}
-	return &Refresher{o: o, pending: map[string]pendingPair{}}
+	if o.Reserve <= 0 {
+		o.Reserve = DefaultReserve
+	}
+	return &Refresher{o: o, pending: map[string]pendingPair{}, left: map[string]bool{}, limits: newLimiter(o.Now)}
 }
 
 // Outcome is what a pass did with one connection.
@@ -100,6 +111,9 @@ const (
 	NotConnected Outcome = "not connected"
 	InProgress   Outcome = "in progress elsewhere"
 	Failed       Outcome = "failed"
+	// Deferred: due, but not started in this pass (the pass was ending, or the provider
+	// app's rate limit held it); the next pass takes it first.
+	Deferred Outcome = "left for the next pass"
 )
 
 // Class says why a refresh failed. It is stored as Status.LastFailureClass.
@@ -188,81 +202,6 @@ func (r Result) Line() string {
 	return b.String()
 }
 
-// Report is a whole pass.
-type Report struct {
-	Results []Result
-	// Err is set when the pass could not run at all (the table could not be read).
-	Err error
-}
-
-// Failed says whether the invocation must be reported as failed: the table could not be read,
-// or a due connection ended the pass without a fresh pair stored.
-func (r Report) Failed() bool {
-	if r.Err != nil {
-		return true
-	}
-	for _, res := range r.Results {
-		if res.Outcome == Failed {
-			return true
-		}
-	}
-	return false
-}
-
-// Lines renders the report, one line per connection.
-func (r Report) Lines() []string {
-	var lines []string
-	if r.Err != nil {
-		lines = append(lines, "pass failed: "+redact.String(r.Err.Error(), 300))
-	}
-	for _, res := range r.Results {
-		lines = append(lines, res.Line())
-	}
-	return lines
-}
-
-// Run performs one pass. It never panics on provider or storage misbehaviour and never
-// returns before every connection's outcome is known.
-func (r *Refresher) Run(ctx context.Context) Report {
-	owner := r.nextOwner()
-	r.flushPending(ctx)
-
-	conns, err := r.o.Store.List(ctx)
-	if err != nil {
-		r.o.Log.Error().Str("error", redact.String(err.Error(), 300)).Msg("read the token table")
-		return Report{Err: fmt.Errorf("read the token table: %w", err)}
-	}
-	results := make([]Result, len(r.o.Connections))
-	sem := make(chan struct{}, r.o.Concurrency)
-	var wg sync.WaitGroup
-	for i, c := range r.o.Connections {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			results[i] = r.one(ctx, owner, c, conns[c.Name])
-		}()
-	}
-	wg.Wait()
-	sort.SliceStable(results, func(i, j int) bool { return results[i].Connection < results[j].Connection })
-	for _, res := range results {
-		ev := r.o.Log.Info()
-		switch {
-		case res.Outcome == Failed:
-			ev = r.o.Log.Error()
-		case res.Warning != nil:
-			ev = r.o.Log.Warn()
-		}
-		ev = ev.Str("connection", res.Connection).Str("outcome", string(res.Outcome))
-		if res.Class != "" {
-			ev = ev.Str("class", string(res.Class))
-		}
-		ev.Msg(res.Line())
-	}
-	return Report{Results: results}
-}
-
 func (r *Refresher) nextOwner() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -332,6 +271,13 @@ func (r *Refresher) due(sc *store.Record, now time.Time) bool {
 // refresh leases the connection, sends its refresh token once and stores the answer. repeat
 // says this is a deliberate identical repeat of an earlier, unanswered refresh.
 func (r *Refresher) refresh(ctx context.Context, owner string, c *connection.Connection, sc *store.Record, res Result, repeat bool) Result {
+	if !repeat {
+		if err := r.admit(ctx, c.App(), c.Preset); err != nil {
+			res.Outcome = Deferred
+			res.Detail = "due, not started before the pass's end or within the provider's rate limit"
+			return res
+		}
+	}
 	now := r.o.Now()
 	sent := sc.Tokens.RefreshToken
 	lease := sc.Status
@@ -471,6 +417,10 @@ func (r *Refresher) failed(ctx context.Context, owner string, c *connection.Conn
 		wait := r.backoff(st.ConsecutiveFailures)
 		if te != nil && te.RetryAfter > wait {
 			wait = te.RetryAfter
+		}
+		if te != nil && te.StatusCode == http.StatusTooManyRequests {
+			// The limit is the app's: hold every account of it, not just this one.
+			r.limits.pause(c.App(), now.Add(max(te.RetryAfter, defaultPause)))
 		}
 		st.NextAttempt = now.Add(wait)
 		st.LastFailureMessage = msg

@@ -807,7 +807,8 @@ func TestCommitFailures(t *testing.T) {
 			e := newEnv(t)
 			p := e.provider(true)
 			old := e.seed("a", 10*time.Minute)
-			r := e.refresher("host", conn("a", p, strict))
+			// A pass of 300 ms still starts its refresh: the reserve is shorter.
+			r := e.refresherWith(refresh.Options{Owner: "host", Connections: []*connection.Connection{conn("a", p, strict)}, Reserve: time.Millisecond})
 			e.store.inject(mCommit, tc.faults, tc.err)
 
 			ctx, cancel := context.WithCancel(t.Context())
