@@ -92,7 +92,7 @@ func resolve(cfg config.Config) []*connection.Connection {
 // user-assigned identity, read by azidentity itself). It is opened on first use, so the
 // handler answers the host's readiness ping before the table service has answered.
 func openStore(sc config.Store) (*store.Lazy, error) {
-	o := store.Options{ConnectionString: sc.ConnectionString, Endpoint: sc.Endpoint, Table: sc.Table}
+	o := store.Options{ConnectionString: sc.ConnectionString, Endpoint: sc.Endpoint, Table: sc.Table, Keys: sc.Keys}
 	if sc.Endpoint != "" {
 		cred, err := azidentity.NewDefaultAzureCredential(nil)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/schedule"
+	"github.com/freshtoken/freshtoken/internal/seal"
 	"github.com/freshtoken/freshtoken/internal/store"
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
@@ -126,6 +127,14 @@ func (l *loader) publicBaseURL(port string) string {
 
 func (l *loader) store() Store {
 	s := Store{Table: DefaultTable}
+	if v := l.get(SettingEncryptionKeys); v != "" {
+		keys, err := seal.Parse(SettingEncryptionKeys, v, nil)
+		if err != nil {
+			// The message starts with the setting's name and names key ids, never keys.
+			l.problem(SettingEncryptionKeys, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), SettingEncryptionKeys), ": "))
+		}
+		s.Keys = keys
+	}
 	if t := l.get(SettingTable); t != "" {
 		switch {
 		case !tableNameRE.MatchString(t):

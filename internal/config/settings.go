@@ -27,6 +27,7 @@ const (
 	SettingTokenTimeout      = "TOKEN_REQUEST_TIMEOUT"
 	SettingLease             = "REFRESH_LEASE"
 	SettingWorkerID          = "FUNCTIONS_CUSTOMHANDLER_WORKER_ID"
+	SettingEncryptionKeys    = "TOKEN_ENCRYPTION_KEYS"
 )
 
 // Suffixes of a connection's settings: OAUTH_<NAME>_<suffix> (see ConnectionSetting).
@@ -64,6 +65,7 @@ func SettingNames() []string {
 		SettingTable, SettingConnections, SettingSchedule, SettingMargin, SettingLogLevel,
 		SettingLogFormat, SettingCustomHandlerPort, SettingPort, SettingBindAddress,
 		SettingWebsiteHostname, SettingTokenTimeout, SettingLease, SettingWorkerID,
+		SettingEncryptionKeys,
 	}
 }
 
@@ -88,6 +90,6 @@ func ConnectionSetting(name, suffix string) string {
 
 // isSecret says whether a setting's value must never appear in a message.
 func isSecret(setting string) bool {
-	return setting == SettingWebJobsStorage || setting == SettingStoreConnection ||
+	return setting == SettingWebJobsStorage || setting == SettingStoreConnection || setting == SettingEncryptionKeys ||
 		strings.HasSuffix(setting, "_"+SuffixClientSecret)
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/schedule"
+	"github.com/freshtoken/freshtoken/internal/seal"
 	"github.com/rs/zerolog"
 )
 
@@ -50,6 +51,9 @@ type Store struct {
 	// ManagedIdentityClientID is AZURE_CLIENT_ID: a user-assigned identity, with Endpoint.
 	ManagedIdentityClientID string
 	Table                   string // TOKEN_TABLE, default OAuthTokens
+	// Keys are TOKEN_ENCRYPTION_KEYS: they seal refresh tokens and PKCE verifiers in the table.
+	// nil when unset (secrets stored as plain text).
+	Keys *seal.Keyring
 }
 
 // ConnectionSettings is one OAUTH_<NAME>_* group, resolved against its preset.

@@ -25,6 +25,7 @@ import (
 	"github.com/freshtoken/freshtoken/internal/human"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/redact"
+	"github.com/freshtoken/freshtoken/internal/seal"
 	"github.com/freshtoken/freshtoken/internal/store"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
 	"github.com/rs/zerolog"
@@ -273,6 +274,12 @@ func (h *Handler) checkState(r *http.Request, c *connection.Connection) (store.A
 			Status: http.StatusBadRequest, Title: "Sign-in link already used",
 			Message: "This sign-in link was already used or is unknown. " + restart(name),
 			LogMsg:  "callback: state already used or unknown",
+		}
+	case errors.As(err, new(*seal.OpenError)):
+		return store.AuthState{}, "", &pageError{
+			Status: http.StatusInternalServerError, Title: "Sign-in could not finish",
+			Message: "The pending sign-in is sealed with an encryption key this app does not hold (see TOKEN_ENCRYPTION_KEYS). " + restart(name),
+			LogMsg:  "take auth state: the verifier cannot be opened", Err: err,
 		}
 	case err != nil:
 		return store.AuthState{}, "", &pageError{

@@ -114,6 +114,9 @@ const (
 	ClassAmbiguous = Class(tokenclient.Ambiguous)
 	// ClassStorage: the table could not be read or written.
 	ClassStorage Class = "storage"
+	// ClassSecret: a sealed secret in the table could not be opened (a key id missing from
+	// TOKEN_ENCRYPTION_KEYS, or a value that fails authentication). Nothing is sent or written.
+	ClassSecret Class = "secret"
 )
 
 // classOf is the class of a token client error.
@@ -280,6 +283,12 @@ func (r *Refresher) one(ctx context.Context, owner string, c *connection.Connect
 		return res
 	}
 	res.Expiry = sc.Tokens.ExpiresAt
+	if sc.SecretErr != nil {
+		// The ciphertext is never sent as a token, and the rows stay as they are for the key
+		// that opens them.
+		return r.fail(res, ClassSecret, redact.String(sc.SecretErr.Error(), 300)+
+			"; nothing was sent to the provider and the rows are unchanged: check TOKEN_ENCRYPTION_KEYS")
+	}
 	if c.Preset.NoRefreshToken {
 		res.Outcome = NotDue
 		res.Detail = "the provider issues long-lived access tokens and no refresh token"
@@ -484,6 +493,9 @@ func (r *Refresher) failed(ctx context.Context, owner string, c *connection.Conn
 // with the same new pair.
 func (r *Refresher) repeat(ctx context.Context, owner string, c *connection.Connection, sc *store.Record, res Result, why string) Result {
 	fresh, err := r.o.Store.Get(ctx, c.Name)
+	if err == nil && fresh.SecretErr != nil {
+		err = fresh.SecretErr
+	}
 	if err != nil {
 		return r.fail(res, ClassAmbiguous, "no answer to the refresh ("+why+") and the table could not be re-read: "+redact.String(err.Error(), 200))
 	}
@@ -506,7 +518,7 @@ func (r *Refresher) repeat(ctx context.Context, owner string, c *connection.Conn
 // this pass's own (owner and in-flight fingerprint match), returning the connection as read.
 func (r *Refresher) ownLease(ctx context.Context, name, owner, inFlight string) (*store.Record, bool) {
 	fresh, err := r.o.Store.Get(ctx, name)
-	if err != nil || fresh.Status.LeaseOwner != owner || fresh.Status.InFlight != inFlight {
+	if err != nil || fresh.SecretErr != nil || fresh.Status.LeaseOwner != owner || fresh.Status.InFlight != inFlight {
 		return nil, false
 	}
 	return fresh, true
