@@ -49,6 +49,7 @@ const (
 type Call struct {
 	Op   Op
 	Name string
+	Err  error // what the call returned
 }
 
 // String is "Op" or "Op name".
@@ -132,7 +133,7 @@ func (m *Memory) SetHook(h func(op Op, name string)) {
 	m.hook = h
 }
 
-// Calls returns every call since New or ResetCalls, in order, failed ones included.
+// Calls returns every call since New or ResetCalls, in order, failed ones included (with Err).
 func (m *Memory) Calls() []Call {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -171,7 +172,7 @@ func (m *Memory) runHook(op Op, name string) {
 // begin records a call, then returns ctx's error or the fault the call takes, if any. It runs
 // under m.mu.
 func (m *Memory) begin(ctx context.Context, op Op, name string) (*Fault, error) {
-	m.calls = append(m.calls, Call{op, name})
+	m.calls = append(m.calls, Call{Op: op, Name: name})
 	if err := ctx.Err(); err != nil {
 		return nil, err // the real store sends nothing on a finished context
 	}
@@ -203,6 +204,13 @@ func (m *Memory) begin(ctx context.Context, op Op, name string) (*Fault, error) 
 		f.Err = &store.StatusError{StatusCode: http.StatusServiceUnavailable, Code: "ServerBusy"}
 	}
 	return &f, nil
+}
+
+// settle records the outcome of call i. It runs under m.mu.
+func (m *Memory) settle(i int, err *error) {
+	if i >= 0 && i < len(m.calls) {
+		m.calls[i].Err = *err
+	}
 }
 
 func (m *Memory) nextETag() azcore.ETag {
@@ -244,11 +252,12 @@ func read(name string, p *partition) *store.Record {
 }
 
 // List returns every partition holding at least one of a connection's three rows.
-func (m *Memory) List(ctx context.Context) (map[string]*store.Record, error) {
+func (m *Memory) List(ctx context.Context) (_ map[string]*store.Record, err error) {
 	defer m.runHook(OpList, "")
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.begin(ctx, OpList, "")
+	defer m.settle(len(m.calls)-1, &err)
 	if err == nil && f != nil {
 		err = f.Err
 	}
@@ -266,11 +275,12 @@ func (m *Memory) List(ctx context.Context) (map[string]*store.Record, error) {
 
 // Get returns connection name; store.ErrNotFound when it has none of its three rows. Like the
 // real store it does not validate name, except that it must be valid UTF-8.
-func (m *Memory) Get(ctx context.Context, name string) (*store.Record, error) {
+func (m *Memory) Get(ctx context.Context, name string) (_ *store.Record, err error) {
 	defer m.runHook(OpGet, name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.begin(ctx, OpGet, name)
+	defer m.settle(len(m.calls)-1, &err)
 	if err == nil && f != nil {
 		err = f.Err
 	}
@@ -325,7 +335,7 @@ func (m *Memory) SetStatus(ctx context.Context, c *store.Record, st store.Status
 	return m.writeStatus(ctx, OpSetStatus, "set status", c, st)
 }
 
-func (m *Memory) writeStatus(ctx context.Context, op Op, verb string, c *store.Record, st store.Status) error {
+func (m *Memory) writeStatus(ctx context.Context, op Op, verb string, c *store.Record, st store.Status) (err error) {
 	if c == nil {
 		return fmt.Errorf("storetest: %s: nil connection", verb)
 	}
@@ -333,6 +343,7 @@ func (m *Memory) writeStatus(ctx context.Context, op Op, verb string, c *store.R
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.begin(ctx, op, c.Name)
+	defer m.settle(len(m.calls)-1, &err)
 	if err == nil {
 		err = checkName(c.Name)
 	}
@@ -367,7 +378,7 @@ func (m *Memory) writeStatus(ctx context.Context, op Op, verb string, c *store.R
 // Commit writes t and st as c's three rows in one transaction, each conditional on c's ETag for
 // it (or an insert where c has no row): all three are written or none. st.RefreshDeadline is set
 // from t.RefreshExpiresAt. On success c holds t, st and the new ETags.
-func (m *Memory) Commit(ctx context.Context, c *store.Record, t store.Tokens, st store.Status) error {
+func (m *Memory) Commit(ctx context.Context, c *store.Record, t store.Tokens, st store.Status) (err error) {
 	if c == nil {
 		return errors.New("storetest: commit: nil connection")
 	}
@@ -375,6 +386,7 @@ func (m *Memory) Commit(ctx context.Context, c *store.Record, t store.Tokens, st
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.begin(ctx, OpCommit, c.Name)
+	defer m.settle(len(m.calls)-1, &err)
 	if err == nil {
 		err = checkName(c.Name)
 	}
@@ -435,11 +447,12 @@ func (m *Memory) writePair(name string, t store.Tokens, st store.Status) {
 
 // SaveConsent replaces (or inserts) the three rows of name unconditionally, in one transaction.
 // st.RefreshDeadline is set from t.RefreshExpiresAt.
-func (m *Memory) SaveConsent(ctx context.Context, name string, t store.Tokens, st store.Status) error {
+func (m *Memory) SaveConsent(ctx context.Context, name string, t store.Tokens, st store.Status) (err error) {
 	m.runHook(OpSaveConsent, name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.begin(ctx, OpSaveConsent, name)
+	defer m.settle(len(m.calls)-1, &err)
 	if err == nil {
 		err = checkName(name)
 	}
@@ -458,11 +471,12 @@ func (m *Memory) SaveConsent(ctx context.Context, name string, t store.Tokens, s
 }
 
 // PutAuthState stores a under key in name's partition, replacing any row under that key.
-func (m *Memory) PutAuthState(ctx context.Context, name, key string, a store.AuthState) error {
+func (m *Memory) PutAuthState(ctx context.Context, name, key string, a store.AuthState) (err error) {
 	m.runHook(OpPutAuthState, name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.begin(ctx, OpPutAuthState, name)
+	defer m.settle(len(m.calls)-1, &err)
 	if err == nil {
 		err = checkAuthKey(name, key)
 	}
@@ -482,11 +496,12 @@ func (m *Memory) PutAuthState(ctx context.Context, name, key string, a store.Aut
 
 // TakeAuthState returns and deletes the authorization under key, atomically: of concurrent
 // takers one gets it, the others store.ErrNotFound, as does a taker of a missing key.
-func (m *Memory) TakeAuthState(ctx context.Context, name, key string) (store.AuthState, error) {
+func (m *Memory) TakeAuthState(ctx context.Context, name, key string) (_ store.AuthState, err error) {
 	m.runHook(OpTakeAuthState, name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, err := m.begin(ctx, OpTakeAuthState, name)
+	defer m.settle(len(m.calls)-1, &err)
 	if err == nil {
 		err = checkAuthKey(name, key)
 	}

@@ -110,7 +110,7 @@ func TestCallsAndHook(t *testing.T) {
 	m := New()
 	var hooked []string
 	m.SetHook(func(op Op, name string) {
-		c := Call{op, name}
+		c := Call{Op: op, Name: name}
 		if op == OpGet {
 			// After the read: a write by the hook is not in what Get returned.
 			if err := m.Put(ctx, &store.Record{Name: name, HasStatus: true, Status: store.Status{LeaseOwner: "hook"}}); err != nil {
@@ -144,6 +144,9 @@ func TestCallsAndHook(t *testing.T) {
 	}
 	if !slices.Equal(calls, want) {
 		t.Errorf("Calls = %q; want %q (Put is not counted)", calls, want)
+	}
+	if log := m.Calls(); log[0].Err != nil || !errors.Is(log[2].Err, store.ErrConflict) {
+		t.Errorf("Calls' errors: first Lease %v, second %v; want nil, ErrConflict", log[0].Err, log[2].Err)
 	}
 	if got := m.Count(OpLease, ""); got != 2 {
 		t.Errorf("Count(Lease, any) = %d; want 2", got)
