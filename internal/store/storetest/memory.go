@@ -90,7 +90,7 @@ type queued struct {
 	left int // < 0: unlimited
 }
 
-// Memory is an in-memory store. The zero value is not usable; call New. It is safe for
+// Memory is an in-memory store. The zero value is an empty store, as is New's. It is safe for
 // concurrent use.
 type Memory struct {
 	mu     sync.Mutex
@@ -102,9 +102,7 @@ type Memory struct {
 }
 
 // New returns an empty store.
-func New() *Memory {
-	return &Memory{parts: map[string]*partition{}}
-}
+func New() *Memory { return &Memory{} }
 
 // Inject makes the next n calls matching f fail as f says; n < 0 makes every matching call fail
 // until ClearFaults. Faults queued earlier are used first.
@@ -221,6 +219,9 @@ func (m *Memory) nextETag() azcore.ETag {
 func (m *Memory) part(name string) *partition {
 	p := m.parts[name]
 	if p == nil {
+		if m.parts == nil {
+			m.parts = map[string]*partition{}
+		}
 		p = &partition{auth: map[string]store.AuthState{}}
 		m.parts[name] = p
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 func TestContract(t *testing.T) {
-	RunContract(t, func(*testing.T) Store { return New() })
+	RunContract(t, func(*testing.T) Store { return new(Memory) })
 }
 
 func TestInject(t *testing.T) {
