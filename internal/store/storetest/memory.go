@@ -590,52 +590,18 @@ func (m *Memory) AuthStates(name string) map[string]store.AuthState {
 	return out
 }
 
-// storedTime is t as the table keeps it: UTC, 100 ns precision. Zero stays zero.
-func storedTime(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC().Truncate(100 * time.Nanosecond)
-}
+func storedTime(t time.Time) time.Time { return store.StoredTime(t) }
 
 func normTokens(t store.Tokens) store.Tokens {
-	t.ExpiresAt, t.RefreshExpiresAt = storedTime(t.ExpiresAt), storedTime(t.RefreshExpiresAt)
+	t, _ = store.Stored(t, store.Status{})
 	return t
 }
 
 func normStatus(s store.Status) store.Status {
-	for _, p := range []*time.Time{&s.ConnectedAt, &s.LastSuccess, &s.LastFailure, &s.NextAttempt, &s.LeaseUntil, &s.InFlightSince, &s.RefreshDeadline} {
-		*p = storedTime(*p)
-	}
+	_, s = store.Stored(store.Tokens{}, s)
 	return s
 }
 
-// checkName rejects the connection names store.Store rejects: empty, longer than 512 bytes, or
-// holding '/', '\', '#', '?', a quote or a control character.
-func checkName(name string) error {
-	if name == "" || len(name) > 512 {
-		return fmt.Errorf("invalid connection name (length %d)", len(name))
-	}
-	for _, r := range name {
-		if r < 0x20 || r >= 0x7f && r <= 0x9f || r == '/' || r == '\\' || r == '#' || r == '?' || r == '\'' {
-			return fmt.Errorf("invalid connection name %q", name)
-		}
-	}
-	return nil
-}
+func checkName(name string) error { return store.CheckName(name) }
 
-// checkAuthKey validates name and that key is 1-128 hex digits, as store.Store does.
-func checkAuthKey(name, key string) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	if key == "" || len(key) > 128 {
-		return fmt.Errorf("auth state key: want 1-128 hex digits, got %d characters", len(key))
-	}
-	for _, r := range key {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
-			return errors.New("auth state key: not hex")
-		}
-	}
-	return nil
-}
+func checkAuthKey(name, key string) error { return store.CheckAuthKey(name, key) }
