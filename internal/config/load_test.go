@@ -551,7 +551,7 @@ func TestLoadLoopbackAccepted(t *testing.T) {
 }
 
 func TestConnectionSetting(t *testing.T) {
-	if got, want := ConnectionSetting("my-app-2", SuffixClientID), "OAUTH_MY_APP_2_CLIENT_ID"; got != want {
+	if got, want := ConnectionSetting("my-app-2", suffixClientID), "OAUTH_MY_APP_2_CLIENT_ID"; got != want {
 		t.Errorf("ConnectionSetting = %q; want %q", got, want)
 	}
 	names := ConnectionSettingNames("strava")
