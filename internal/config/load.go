@@ -45,6 +45,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	cfg.Connections = l.connections(cfg)
 	cfg.Schedule, cfg.Margin = l.refresh(cfg.CustomHandlerPort != "")
 	cfg.TokenTimeout, cfg.Lease = l.timing()
+	cfg.Concurrency = l.concurrency()
 	cfg.LogLevel = l.logLevel()
 	cfg.LogFormat = l.logFormat()
 
@@ -260,6 +261,7 @@ func (l *loader) connection(cfg Config, name string) ConnectionSettings {
 	}
 
 	c.Preset, c.Region = l.region(setting(suffixRegion), pname, c.Preset)
+	c.Many = l.accounts(setting(suffixAccounts))
 
 	c.ClientID = l.required(setting(suffixClientID))
 	c.ClientSecret = l.required(setting(suffixClientSecret))

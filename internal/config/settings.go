@@ -28,6 +28,7 @@ const (
 	SettingLease             = "REFRESH_LEASE"
 	SettingWorkerID          = "FUNCTIONS_CUSTOMHANDLER_WORKER_ID"
 	SettingEncryptionKeys    = "TOKEN_ENCRYPTION_KEYS"
+	SettingConcurrency       = "REFRESH_CONCURRENCY"
 )
 
 // Suffixes of a connection's settings: OAUTH_<NAME>_<suffix> (see ConnectionSetting).
@@ -43,6 +44,7 @@ const (
 	suffixPKCE           = "PKCE"
 	suffixScopeSeparator = "SCOPE_SEPARATOR"
 	suffixRegion         = "REGION"
+	suffixAccounts       = "ACCOUNTS"
 )
 
 // Defaults of optional settings.
@@ -55,6 +57,8 @@ const (
 	defaultLogFormat    = "json"
 	defaultTokenTimeout = tokenclient.DefaultTimeout
 	defaultLease        = refresh.DefaultLease
+	DefaultConcurrency  = refresh.DefaultConcurrency
+	MaxConcurrency      = 256
 )
 
 // SettingNames lists the settings Load reads that do not belong to one connection, in the
@@ -65,7 +69,7 @@ func SettingNames() []string {
 		SettingTable, SettingConnections, SettingSchedule, SettingMargin, SettingLogLevel,
 		SettingLogFormat, SettingCustomHandlerPort, SettingPort, SettingBindAddress,
 		SettingWebsiteHostname, SettingTokenTimeout, SettingLease, SettingWorkerID,
-		SettingEncryptionKeys,
+		SettingEncryptionKeys, SettingConcurrency,
 	}
 }
 
@@ -73,7 +77,7 @@ func SettingNames() []string {
 func ConnectionSettingNames(name string) []string {
 	suffixes := []string{
 		suffixProvider, suffixClientID, suffixClientSecret, suffixScopes, suffixRedirectURL,
-		suffixAuthURL, suffixTokenURL, suffixAuthStyle, suffixPKCE, suffixScopeSeparator, suffixRegion,
+		suffixAuthURL, suffixTokenURL, suffixAuthStyle, suffixPKCE, suffixScopeSeparator, suffixRegion, suffixAccounts,
 	}
 	names := make([]string, len(suffixes))
 	for i, s := range suffixes {
