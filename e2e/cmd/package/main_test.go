@@ -7,12 +7,16 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/freshtoken/freshtoken/e2e/funchost"
 )
 
 // readZip returns the zip's entries by name, in order, and their contents.
@@ -125,6 +129,80 @@ func TestPackageRepo(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), out) {
 		t.Errorf("output %q does not name the zip %s", stdout.String(), out)
+	}
+
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skipf("the packaged binary is for linux/amd64; this is %s/%s", runtime.GOOS, runtime.GOARCH)
+	}
+	startUnpacked(t, out)
+}
+
+// startUnpacked unpacks the zip as a Linux host does, honouring each entry's mode, and starts
+// it under the emulated Functions host: the host finds the binary through host.json and gets an
+// answer on the readiness ping.
+func startUnpacked(t *testing.T, zipFile string) {
+	t.Helper()
+	root := t.TempDir()
+	zr, err := zip.OpenReader(zipFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	for _, f := range zr.File {
+		p := filepath.Join(root, filepath.FromSlash(f.Name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, f.Mode().Perm())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.Copy(w, r)
+		r.Close()
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	app, err := funchost.Load(root)
+	if err != nil {
+		t.Fatalf("load the unpacked app: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	h, err := app.Start(ctx, funchost.StartOptions{
+		Env: map[string]string{
+			"FUNCTIONS_WORKER_RUNTIME": "custom",
+			"AzureWebJobsStorage":      "UseDevelopmentStorage=true", // never reached: no pass runs
+			"REFRESH_SCHEDULE":         "0 0 0 1 1 *",
+			"OAUTH_CONNECTIONS":        "demo",
+			"OAUTH_DEMO_PROVIDER":      "strava",
+			"OAUTH_DEMO_CLIENT_ID":     "id",
+			"OAUTH_DEMO_CLIENT_SECRET": "secret",
+			"OAUTH_DEMO_SCOPES":        "read",
+			"LOG_LEVEL":                "warn",
+		},
+		Stderr: &stderr,
+	})
+	if err != nil {
+		t.Fatalf("the unpacked app does not start under the host: %v\n%s", err, stderr.String())
+	}
+	resp, err := http.Get(h.HandlerURL() + "/")
+	if err != nil {
+		t.Errorf("GET / on the unpacked handler: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	if err := h.Stop(ctx); err != nil {
+		t.Errorf("stop: %v", err)
 	}
 }
 
