@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -250,6 +251,9 @@ func dispatch(ctx context.Context, args []string, environ func(string) string, s
 		if names := sf.Overridden(environ); len(names) > 0 {
 			fmt.Fprintf(stderr, "freshtoken: warning: the environment overrides these settings of %s: %s\n", sf.Path, strings.Join(names, ", "))
 		}
+		if names := environOnly(sf, environ); len(names) > 0 {
+			fmt.Fprintf(stderr, "freshtoken: warning: the Azure SDK reads %s from the process environment only, not from %s: set them in the environment\n", strings.Join(names, ", "), sf.Path)
+		}
 		inv.Getenv = sf.Getenv(environ)
 	}
 
@@ -269,6 +273,20 @@ func dispatch(ctx context.Context, args []string, environ func(string) string, s
 		return &exitError{Code: exitUsage, Err: err}
 	}
 	return err
+}
+
+// environOnly returns, sorted, the settings of the file that only the process environment can
+// give: the AZURE_* variables that azidentity reads itself (AZURE_CLIENT_ID picks the managed
+// identity), when the environment does not set them too.
+func environOnly(sf *config.SettingsFile, environ func(string) string) []string {
+	var names []string
+	for name, v := range sf.Values {
+		if strings.HasPrefix(name, "AZURE_") && v != "" && environ(name) == "" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // writeVersion prints the module version and the VCS revision from the build info. A binary

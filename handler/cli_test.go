@@ -127,6 +127,10 @@ func TestDispatch(t *testing.T) {
 	if err := os.WriteFile(settings, []byte(`{"IsEncrypted":false,"Values":{"FROM_FILE":"file","BOTH":"file"}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	withIdentity := filepath.Join(dir, "identity.json")
+	if err := os.WriteFile(withIdentity, []byte(`{"Values":{"AZURE_CLIENT_ID":"00000000-0000-0000-0000-000000000001","AZURE_TENANT_ID":"","OAUTH_CONNECTIONS":"x"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	encrypted := filepath.Join(dir, "encrypted.json")
 	if err := os.WriteFile(encrypted, []byte(`{"IsEncrypted":true,"Values":{"X":"s3cr3t"}}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -156,7 +160,8 @@ func TestDispatch(t *testing.T) {
 		{"misuse", []string{"frobnicate"}, nil, "", 2, "", "Usage:"},
 		{"missing settings file", []string{"refresh", "--settings", filepath.Join(dir, "nope.json")}, nil, "", 2, "", "nope.json"},
 		{"encrypted settings file", []string{"status", "--settings", encrypted}, nil, "", 2, "", "IsEncrypted"},
-		{"settings file", []string{"--settings", settings, "refresh"}, nil, "refresh", 0, "", "the environment overrides these settings of " + settings + ": BOTH"},
+		{"settings file", []string{"--settings", settings, "refresh"}, nil, "refresh", 0, "", "the environment overrides these settings of " + settings + ": BOTH\n"},
+		{"identity in the settings file", []string{"--settings", withIdentity, "status"}, nil, "status", 0, "", "the Azure SDK reads AZURE_CLIENT_ID from the process environment only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
