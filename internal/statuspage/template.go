@@ -57,6 +57,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <span class="state {{.StateClass}}" data-state="{{.State}}"><span aria-hidden="true">{{.Symbol}} </span>{{.StateWords}}</span>
 {{if .ButtonURL}}<a class="button" href="{{.ButtonURL}}" rel="noreferrer">{{.Button}} {{.Name}}</a>{{end}}
 </div>
+{{if eq .State "not_connected"}}<p>Not connected yet: use Connect to give consent.</p>{{else}}
 {{if .Warning}}<p class="warning"><strong>Warning:</strong> {{.Warning}}</p>{{end}}
 <dl>
 {{if .AccountID}}<dt>Account</dt><dd>{{.AccountID}}</dd>{{end}}
@@ -68,6 +69,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 {{if .Deadline.Known}}<dt>Refresh-token deadline</dt><dd>{{template "time" .Deadline}}</dd>{{end}}
 {{if .MissingScopes}}<dt>Scopes not granted</dt><dd>{{range $i, $s := .MissingScopes}}{{if $i}}, {{end}}<code>{{$s}}</code>{{end}}</dd>{{end}}
 </dl>
+{{end}}
 </section>
 {{else}}
 <p>No connection is configured. Set OAUTH_CONNECTIONS and the settings of each connection.</p>
