@@ -8,6 +8,7 @@ import (
 
 	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/store"
+	"github.com/rs/zerolog"
 )
 
 // StatusStore is the token table as the dispatcher uses it (a *store.Store).
@@ -40,6 +41,32 @@ type Dispatcher struct {
 	// Default 2m.
 	ClaimFor time.Duration
 	Now      func() time.Time // default time.Now
+	Log      zerolog.Logger   // for Pass
+}
+
+// Pass runs Connection for every target after a refresh pass, reading each Status row afresh,
+// and logs what it sent or could not send. It never fails: a notification that cannot be
+// delivered is logged and tried again at the next pass. Call it once per pass, after the
+// pass's results are stored, with every configured connection.
+func (d *Dispatcher) Pass(ctx context.Context, targets []Target) {
+	if d == nil {
+		return
+	}
+	for _, t := range targets {
+		out, err := d.Connection(ctx, t, nil)
+		switch {
+		case err != nil:
+			ev := d.Log.Warn().Str("connection", t.Name)
+			if out.Event != nil {
+				ev = ev.Str("event", out.Event.key())
+			}
+			ev.Str("error", err.Error()).Msg("notification not delivered; the next pass tries again")
+		case out.Sent != nil:
+			d.Log.Info().Str("connection", t.Name).Str("event", string(out.Sent.Kind)).Msg("notification sent")
+		case out.Skip != "":
+			d.Log.Debug().Str("connection", t.Name).Str("reason", out.Skip).Msg("notification deferred")
+		}
+	}
 }
 
 // Outcome is what Connection did, for the pass's log.
