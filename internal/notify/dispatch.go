@@ -47,9 +47,11 @@ type Dispatcher struct {
 // Pass runs Connection for every target after a refresh pass, reading each Status row afresh,
 // and logs what it sent or could not send. It never fails: a notification that cannot be
 // delivered is logged and tried again at the next pass. Call it once per pass, after the
-// pass's results are stored, with every configured connection.
+// pass's results are stored, with every configured connection. A nil Dispatcher, or one
+// without a Sender, does nothing: build one only when NOTIFY_URLS is set, or events would be
+// recorded as notified without anyone hearing of them.
 func (d *Dispatcher) Pass(ctx context.Context, targets []Target) {
-	if d == nil {
+	if d == nil || d.Sender == nil {
 		return
 	}
 	for _, t := range targets {
