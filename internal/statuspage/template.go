@@ -33,6 +33,8 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; mar
 dt { font-weight: 600; } dd { margin: 0; overflow-wrap: anywhere; }
 .warning { margin: .75rem 0 0; padding: .5rem .75rem; border: 2px solid var(--retrying); border-radius: .4rem; }
 .rel { color: var(--none); }
+.conn > p:last-child { margin-bottom: 0; }
+.action { margin: .75rem 0 0; font-weight: 600; }
 footer { color: var(--none); font-size: .875rem; margin-top: 2rem; }
 `
 
@@ -58,6 +60,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 {{if .ButtonURL}}<a class="button" href="{{.ButtonURL}}" rel="noreferrer">{{.Button}} {{.Name}}</a>{{end}}
 </div>
 {{if eq .State "not_connected"}}<p>Not connected yet: use Connect to give consent.</p>{{else}}
+{{if eq .State "needs_consent"}}<p class="action">Refreshing has stopped: use Reconnect to give consent again.</p>{{end}}
 {{if .Warning}}<p class="warning"><strong>Warning:</strong> {{.Warning}}</p>{{end}}
 <dl>
 {{if .AccountID}}<dt>Account</dt><dd>{{.AccountID}}</dd>{{end}}
