@@ -3,6 +3,8 @@ package notify
 import (
 	"fmt"
 	"time"
+
+	"github.com/freshtoken/freshtoken/internal/human"
 )
 
 // Message is one notification: a title and one or two sentences.
@@ -40,13 +42,13 @@ func Compose(ev Event, t Target, failingSince, deadline, now time.Time) Message 
 		return Message{
 			Title: "freshtoken: " + t.Name + " is failing",
 			Body: fmt.Sprintf("Refreshing %s has failed since %s (%s); freshtoken keeps retrying and the stored tokens are intact. "+
-				"If it does not recover, check the provider and its settings, or open %s to connect it again.", t.Name, stamp(failingSince), ago(now.Sub(failingSince)), t.AuthorizeURL),
+				"If it does not recover, check the provider and its settings, or open %s to connect it again.", t.Name, stamp(failingSince), human.Duration(now.Sub(failingSince)), t.AuthorizeURL),
 		}
 	case DeadlineSoon:
 		return Message{
 			Title: "freshtoken: " + t.Name + " must be reconnected by " + deadline.UTC().Format("2006-01-02"),
 			Body: fmt.Sprintf("The refresh token of %s reaches its known deadline at %s (in %s). Open %s before then to connect it again.",
-				t.Name, stamp(deadline), days(deadline.Sub(now)), t.AuthorizeURL),
+				t.Name, stamp(deadline), human.Duration(deadline.Sub(now)), t.AuthorizeURL),
 		}
 	case Recovered:
 		return Message{Title: "freshtoken: " + t.Name + " recovered", Body: t.Name + " refreshes again; nothing needs to be done."}
@@ -67,24 +69,6 @@ func needsConsentText(r Reason, name string, deadline time.Time) string {
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
-
-func ago(d time.Duration) string {
-	if d < time.Hour {
-		return fmt.Sprintf("%d min", int(d.Minutes()))
-	}
-	return fmt.Sprintf("%d h", int(d.Round(time.Hour).Hours()))
-}
-
-func days(d time.Duration) string {
-	n := int((d + 12*time.Hour) / (24 * time.Hour))
-	if n == 1 {
-		return "1 day"
-	}
-	if n < 1 {
-		return fmt.Sprintf("%d h", int(d.Hours()+0.5))
-	}
-	return fmt.Sprintf("%d days", n)
-}
 
 // lower lowers the first letter of a sentence that continues another.
 func lower(s string) string {

@@ -164,7 +164,7 @@ func TestCompose(t *testing.T) {
 		{Event{NeedsConsent, Gone}, "freshtoken: strava needs consent", []string{"shut down", tg.AuthorizeURL}},
 		{Event{NeedsConsent, DeadlinePassed}, "freshtoken: strava needs consent", []string{"passed its known deadline 2026-12-14 12:00 UTC", tg.AuthorizeURL}},
 		{Event{Reminder, Revoked}, "freshtoken: strava still needs consent", []string{"since 2026-12-01 09:00 UTC", tg.AuthorizeURL}},
-		{Event{Kind: Failing}, "freshtoken: strava is failing", []string{"since 2026-12-01 09:00 UTC (3 h)", "tokens are intact", tg.AuthorizeURL}},
+		{Event{Kind: Failing}, "freshtoken: strava is failing", []string{"since 2026-12-01 09:00 UTC (3 hours)", "tokens are intact", tg.AuthorizeURL}},
 		{Event{Kind: DeadlineSoon}, "freshtoken: strava must be reconnected by 2026-12-14", []string{"in 13 days", tg.AuthorizeURL}},
 		{Event{Kind: Recovered}, "freshtoken: strava recovered", []string{"refreshes again"}},
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/freshtoken/freshtoken/internal/human"
 	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/rs/zerolog"
 )
@@ -225,31 +226,7 @@ func tv(t Time, now time.Time) timeView {
 	if t.IsZero() {
 		return timeView{}
 	}
-	return timeView{Known: true, ISO: t.UTC().Format(time.RFC3339), At: stamp(t.Time), Relative: Relative(t.Time, now)}
+	return timeView{Known: true, ISO: t.UTC().Format(time.RFC3339), At: stamp(t.Time), Relative: human.Relative(t.Time, now)}
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
-
-// Relative says when t is from now: "in 42 min", "3 h ago", "in 2 days", "just now".
-func Relative(t, now time.Time) string {
-	d := t.Sub(now)
-	future := d > 0
-	if !future {
-		d = -d
-	}
-	var s string
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		s = fmt.Sprintf("%d min", int(d/time.Minute))
-	case d < 48*time.Hour:
-		s = fmt.Sprintf("%d h", int(d/time.Hour))
-	default:
-		s = fmt.Sprintf("%d days", int(d/(24*time.Hour)))
-	}
-	if future {
-		return "in " + s
-	}
-	return s + " ago"
-}
