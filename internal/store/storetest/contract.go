@@ -95,6 +95,8 @@ func fullStatus(gen int64) store.Status {
 		NextAttempt: base.Add(5 * time.Minute), LeaseOwner: "host-1/1234", LeaseUntil: base.Add(2 * time.Minute),
 		InFlight: store.Fingerprint("rt-old"), InFlightSince: base.Add(-time.Second).In(east),
 		Generation: gen, RefreshDeadline: base.Add(time.Minute), Warning: "refresh token expires in 3 days",
+		FailingSince: base.Add(-2 * time.Hour).In(east), NotifiedEvent: "failing", NotifiedAt: base.Add(-30 * time.Minute),
+		NotifyClaim: "needs_consent:revoked", NotifyClaimUntil: base.Add(time.Minute).In(east),
 	}
 }
 
