@@ -157,8 +157,8 @@ func TestSecretSealedRefresh(t *testing.T) {
 	p := e.provider(true)
 	old := e.seed("a", time.Minute)
 	sealAs(t, e.store, storetest.Keyring(t, "k1"), "a", "a", old.RefreshToken)
-	var inFlight string
-	p.setDuring(func(context.Context, string) { inFlight = peek(t, e.store, "a").Status.InFlight })
+	var marker string
+	p.setDuring(func(context.Context, string) { marker = peek(t, e.store, "a").Status.InFlight })
 
 	// The handler restarted with a new key put first.
 	e.store = e.store.WithKeys(storetest.Keyring(t, "k2", "k1"))
@@ -169,8 +169,8 @@ func TestSecretSealedRefresh(t *testing.T) {
 	if p.callsWith(old.RefreshToken) != 1 || p.total() != 1 {
 		t.Errorf("got %d provider calls, %d with the plain token; want 1, 1", p.total(), p.callsWith(old.RefreshToken))
 	}
-	if want := store.Fingerprint(old.RefreshToken); inFlight != want {
-		t.Errorf("InFlight during the call %q; want the plain token's fingerprint %q", inFlight, want)
+	if want := store.Fingerprint(old.RefreshToken); marker != want {
+		t.Errorf("InFlight during the call %q; want the plain token's fingerprint %q", marker, want)
 	}
 	checkRefreshed(t, e, p, "a", old)
 	ans, _ := p.answerFor(old.RefreshToken)

@@ -13,6 +13,10 @@
 // writes that land but whose answer is lost), SetHook runs code at a chosen point of every call,
 // Calls and Count say what was called, and Put, Peek and AuthStates write and read rows directly,
 // as another writer would, without being counted.
+//
+// With keys (NewSealed, WithKeys) it seals secrets at rest as store.Store does with
+// Options.Keys, and RawSecret and SetRawSecret read and write them as stored. The contract's
+// sealing cases (KeyedStore) hold both to the same behaviour.
 package storetest
 
 import (
