@@ -555,12 +555,52 @@ func TestLoadLoopbackAccepted(t *testing.T) {
 }
 
 func TestConnectionSetting(t *testing.T) {
-	if got, want := ConnectionSetting("my-app-2", SuffixClientID), "OAUTH_MY_APP_2_CLIENT_ID"; got != want {
+	if got, want := ConnectionSetting("my-app-2", suffixClientID), "OAUTH_MY_APP_2_CLIENT_ID"; got != want {
 		t.Errorf("ConnectionSetting = %q; want %q", got, want)
 	}
 	names := ConnectionSettingNames("strava")
 	if len(names) != 12 || names[0] != "OAUTH_STRAVA_PROVIDER" || names[11] != "OAUTH_STRAVA_ACCOUNTS" {
 		t.Errorf("ConnectionSettingNames = %q", names)
+	}
+}
+
+func TestLoadEncryptionKeys(t *testing.T) {
+	// 32 bytes of base64; the keys below are for this test only.
+	const k1 = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	const k2 = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+	const short = "c2hvcnQta2V5LWJ5dGVz"
+	t.Run("unset", func(t *testing.T) {
+		cfg, _ := mustLoad(t, stravaEnv())
+		if cfg.Store.Keys != nil {
+			t.Errorf("Keys = %v; want nil", cfg.Store.Keys)
+		}
+	})
+	t.Run("two keys, the first seals", func(t *testing.T) {
+		cfg, _ := mustLoad(t, stravaEnv().with(env{"TOKEN_ENCRYPTION_KEYS": "new:" + k2 + ", old:" + k1}))
+		if cfg.Store.Keys == nil || cfg.Store.Keys.Primary() != "new" {
+			t.Fatalf("Keys = %v; want primary new", cfg.Store.Keys)
+		}
+	})
+	for _, tt := range []struct{ name, value, says string }{
+		{"wrong length", "k1:" + short, "k1"},
+		{"duplicate id", "k1:" + k1 + ",k1:" + k2, "k1"},
+		{"no id", k1, "TOKEN_ENCRYPTION_KEYS"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := load(t, stravaEnv().with(env{"TOKEN_ENCRYPTION_KEYS": tt.value}))
+			if err == nil {
+				t.Fatal("Load succeeded; want a problem")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "TOKEN_ENCRYPTION_KEYS: ") || !strings.Contains(msg, tt.says) {
+				t.Errorf("got %q; want TOKEN_ENCRYPTION_KEYS named and %q", msg, tt.says)
+			}
+			for _, key := range []string{k1, k2, short, k1[:20], short[:12]} {
+				if strings.Contains(msg, key) {
+					t.Errorf("the message shows a key: %q", msg)
+				}
+			}
+		})
 	}
 }
 

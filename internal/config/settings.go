@@ -2,6 +2,7 @@ package config
 
 import (
 	"strings"
+	"time"
 
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/store"
@@ -27,37 +28,44 @@ const (
 	SettingTokenTimeout      = "TOKEN_REQUEST_TIMEOUT"
 	SettingLease             = "REFRESH_LEASE"
 	SettingWorkerID          = "FUNCTIONS_CUSTOMHANDLER_WORKER_ID"
+	SettingEncryptionKeys    = "TOKEN_ENCRYPTION_KEYS"
 	SettingConcurrency       = "REFRESH_CONCURRENCY"
+	SettingNotifyURLs        = "NOTIFY_URLS"
+	SettingNotifyAfter       = "NOTIFY_AFTER"
+	SettingNotifyReminder    = "NOTIFY_REMINDER"
+	SettingHeartbeatURL      = "HEARTBEAT_URL"
 )
 
 // Suffixes of a connection's settings: OAUTH_<NAME>_<suffix> (see ConnectionSetting).
 const (
-	SuffixProvider       = "PROVIDER"
-	SuffixClientID       = "CLIENT_ID"
-	SuffixClientSecret   = "CLIENT_SECRET"
-	SuffixScopes         = "SCOPES"
-	SuffixRedirectURL    = "REDIRECT_URL"
-	SuffixAuthURL        = "AUTH_URL"
-	SuffixTokenURL       = "TOKEN_URL"
-	SuffixAuthStyle      = "AUTH_STYLE"
-	SuffixPKCE           = "PKCE"
-	SuffixScopeSeparator = "SCOPE_SEPARATOR"
-	SuffixRegion         = "REGION"
-	SuffixAccounts       = "ACCOUNTS"
+	suffixProvider       = "PROVIDER"
+	suffixClientID       = "CLIENT_ID"
+	suffixClientSecret   = "CLIENT_SECRET"
+	suffixScopes         = "SCOPES"
+	suffixRedirectURL    = "REDIRECT_URL"
+	suffixAuthURL        = "AUTH_URL"
+	suffixTokenURL       = "TOKEN_URL"
+	suffixAuthStyle      = "AUTH_STYLE"
+	suffixPKCE           = "PKCE"
+	suffixScopeSeparator = "SCOPE_SEPARATOR"
+	suffixRegion         = "REGION"
+	suffixAccounts       = "ACCOUNTS"
 )
 
 // Defaults of optional settings.
 const (
-	DefaultTable        = store.DefaultTable
-	DefaultSchedule     = "0 */15 * * * *"
-	DefaultMargin       = refresh.DefaultMargin
-	DefaultPort         = "7071"
-	DefaultBindAddress  = "127.0.0.1"
-	DefaultLogFormat    = "json"
-	DefaultTokenTimeout = tokenclient.DefaultTimeout
-	DefaultLease        = refresh.DefaultLease
-	DefaultConcurrency  = refresh.DefaultConcurrency
-	MaxConcurrency      = 256
+	defaultTable          = store.DefaultTable
+	defaultSchedule       = "0 */15 * * * *"
+	defaultMargin         = refresh.DefaultMargin
+	defaultPort           = "7071"
+	defaultBindAddress    = "127.0.0.1"
+	defaultLogFormat      = "json"
+	defaultTokenTimeout   = tokenclient.DefaultTimeout
+	defaultLease          = refresh.DefaultLease
+	defaultNotifyAfter    = time.Hour
+	defaultNotifyReminder = 24 * time.Hour
+	DefaultConcurrency    = refresh.DefaultConcurrency
+	MaxConcurrency        = 256
 )
 
 // SettingNames lists the settings Load reads that do not belong to one connection, in the
@@ -67,15 +75,17 @@ func SettingNames() []string {
 		SettingWebJobsStorage, SettingStoreConnection, SettingStoreEndpoint, SettingAzureClientID,
 		SettingTable, SettingConnections, SettingSchedule, SettingMargin, SettingLogLevel,
 		SettingLogFormat, SettingCustomHandlerPort, SettingPort, SettingBindAddress,
-		SettingWebsiteHostname, SettingTokenTimeout, SettingLease, SettingWorkerID, SettingConcurrency,
+		SettingWebsiteHostname, SettingTokenTimeout, SettingLease, SettingWorkerID,
+		SettingEncryptionKeys, SettingConcurrency, SettingNotifyURLs, SettingNotifyAfter,
+		SettingNotifyReminder, SettingHeartbeatURL,
 	}
 }
 
 // ConnectionSettingNames lists the settings Load reads for the connection called name.
 func ConnectionSettingNames(name string) []string {
 	suffixes := []string{
-		SuffixProvider, SuffixClientID, SuffixClientSecret, SuffixScopes, SuffixRedirectURL,
-		SuffixAuthURL, SuffixTokenURL, SuffixAuthStyle, SuffixPKCE, SuffixScopeSeparator, SuffixRegion, SuffixAccounts,
+		suffixProvider, suffixClientID, suffixClientSecret, suffixScopes, suffixRedirectURL,
+		suffixAuthURL, suffixTokenURL, suffixAuthStyle, suffixPKCE, suffixScopeSeparator, suffixRegion, suffixAccounts,
 	}
 	names := make([]string, len(suffixes))
 	for i, s := range suffixes {
@@ -85,13 +95,14 @@ func ConnectionSettingNames(name string) []string {
 }
 
 // ConnectionSetting returns the name of one of a connection's settings:
-// ConnectionSetting("my-app", SuffixClientID) is OAUTH_MY_APP_CLIENT_ID.
+// ConnectionSetting("my-app", suffixClientID) is OAUTH_MY_APP_CLIENT_ID.
 func ConnectionSetting(name, suffix string) string {
 	return "OAUTH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_" + suffix
 }
 
 // isSecret says whether a setting's value must never appear in a message.
 func isSecret(setting string) bool {
-	return setting == SettingWebJobsStorage || setting == SettingStoreConnection ||
-		strings.HasSuffix(setting, "_"+SuffixClientSecret)
+	return setting == SettingWebJobsStorage || setting == SettingStoreConnection || setting == SettingEncryptionKeys ||
+		setting == SettingNotifyURLs || setting == SettingHeartbeatURL ||
+		strings.HasSuffix(setting, "_"+suffixClientSecret)
 }

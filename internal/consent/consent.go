@@ -23,8 +23,10 @@ import (
 
 	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/human"
+	"github.com/freshtoken/freshtoken/internal/notify"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/redact"
+	"github.com/freshtoken/freshtoken/internal/seal"
 	"github.com/freshtoken/freshtoken/internal/store"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
 	"github.com/rs/zerolog"
@@ -34,8 +36,8 @@ import (
 // Defaults for the zero values of Options. The code exchange is bounded by the connection's
 // token client (TOKEN_REQUEST_TIMEOUT), like every request to a token endpoint.
 const (
-	DefaultStateTTL     = 10 * time.Minute
-	DefaultStoreTimeout = 10 * time.Second
+	defaultStateTTL     = 10 * time.Minute
+	defaultStoreTimeout = 10 * time.Second
 )
 
 // cookiePrefix starts the name of a connection's state cookie; the connection name follows.
@@ -103,10 +105,10 @@ func New(o Options) *Handler {
 		h.rand = rand.Reader
 	}
 	if h.ttl <= 0 {
-		h.ttl = DefaultStateTTL
+		h.ttl = defaultStateTTL
 	}
 	if h.storeTimeout <= 0 {
-		h.storeTimeout = DefaultStoreTimeout
+		h.storeTimeout = defaultStoreTimeout
 	}
 	return h
 }
@@ -274,6 +276,12 @@ func (h *Handler) checkState(r *http.Request, c *connection.Connection) (store.A
 			Message: "This sign-in link was already used or is unknown. " + restart(name),
 			LogMsg:  "callback: state already used or unknown",
 		}
+	case errors.As(err, new(*seal.OpenError)):
+		return store.AuthState{}, "", &pageError{
+			Status: http.StatusInternalServerError, Title: "Sign-in could not finish",
+			Message: "The pending sign-in is sealed with an encryption key this app does not hold (see TOKEN_ENCRYPTION_KEYS). " + restart(name),
+			LogMsg:  "take auth state: the verifier cannot be opened", Err: err,
+		}
 	case err != nil:
 		return store.AuthState{}, "", &pageError{
 			Status: http.StatusServiceUnavailable, Title: "Sign-in could not finish",
@@ -394,6 +402,8 @@ func (h *Handler) save(ctx context.Context, c *connection.Connection, prev *stor
 	}
 	if prev != nil {
 		st.Generation = prev.Status.Generation
+		// What was last notified survives a reconnect, so that "recovered" follows a reported failure.
+		st = notify.Carry(prev.Status, st)
 	}
 	st.Generation++
 	wctx, cancel := context.WithTimeout(ctx, h.storeTimeout)

@@ -128,6 +128,12 @@ const (
 	ClassAmbiguous = Class(tokenclient.Ambiguous)
 	// ClassStorage: the table could not be read or written.
 	ClassStorage Class = "storage"
+	// ClassGone: the provider's API is shut down (HTTP 410 from a preset that says so); a
+	// person must move to its successor.
+	ClassGone Class = "gone"
+	// ClassSecret: a sealed secret in the table could not be opened (a key id missing from
+	// TOKEN_ENCRYPTION_KEYS, or a value that fails authentication). Nothing is sent or written.
+	ClassSecret Class = "secret"
 )
 
 // classOf is the class of a token client error.
@@ -219,6 +225,12 @@ func (r *Refresher) one(ctx context.Context, owner string, c *connection.Connect
 		return res
 	}
 	res.Expiry = sc.Tokens.ExpiresAt
+	if sc.SecretErr != nil {
+		// The ciphertext is never sent as a token, and the rows stay as they are for the key
+		// that opens them.
+		return r.fail(res, ClassSecret, redact.String(sc.SecretErr.Error(), 300)+
+			"; nothing was sent to the provider and the rows are unchanged: check TOKEN_ENCRYPTION_KEYS")
+	}
 	if c.Preset.NoRefreshToken {
 		res.Outcome = NotDue
 		res.Detail = "the provider issues long-lived access tokens and no refresh token"
@@ -346,6 +358,7 @@ func (r *Refresher) success(sc *store.Record, c *connection.Connection, tok *tok
 	}
 	st.LastSuccess = now
 	st.ConsecutiveFailures = 0
+	st.FailingSince = time.Time{}
 	st.NextAttempt = time.Time{}
 	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
 	st.InFlight, st.InFlightSince = "", time.Time{}
@@ -364,12 +377,18 @@ func (r *Refresher) failed(ctx context.Context, owner string, c *connection.Conn
 
 	st := sc.Status
 	st.LastFailure = now
+	if te != nil && te.Gone != "" {
+		class = ClassGone
+	}
 	st.LastFailureClass = string(class)
+	if st.ConsecutiveFailures == 0 || st.FailingSince.IsZero() {
+		st.FailingSince = now // the streak starts
+	}
 	st.ConsecutiveFailures++
 	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
 
 	switch class {
-	case ClassRevoked:
+	case ClassRevoked, ClassGone:
 		st.State = store.StateNeedsConsent
 		st.InFlight, st.InFlightSince = "", time.Time{}
 		st.LastFailureMessage = msg
@@ -434,6 +453,9 @@ func (r *Refresher) failed(ctx context.Context, owner string, c *connection.Conn
 // with the same new pair.
 func (r *Refresher) repeat(ctx context.Context, owner string, c *connection.Connection, sc *store.Record, res Result, why string) Result {
 	fresh, err := r.o.Store.Get(ctx, c.Name)
+	if err == nil && fresh.SecretErr != nil {
+		err = fresh.SecretErr
+	}
 	if err != nil {
 		return r.fail(res, ClassAmbiguous, "no answer to the refresh ("+why+") and the table could not be re-read: "+redact.String(err.Error(), 200))
 	}
@@ -456,7 +478,7 @@ func (r *Refresher) repeat(ctx context.Context, owner string, c *connection.Conn
 // this pass's own (owner and in-flight fingerprint match), returning the connection as read.
 func (r *Refresher) ownLease(ctx context.Context, name, owner, inFlight string) (*store.Record, bool) {
 	fresh, err := r.o.Store.Get(ctx, name)
-	if err != nil || fresh.Status.LeaseOwner != owner || fresh.Status.InFlight != inFlight {
+	if err != nil || fresh.SecretErr != nil || fresh.Status.LeaseOwner != owner || fresh.Status.InFlight != inFlight {
 		return nil, false
 	}
 	return fresh, true
@@ -473,6 +495,9 @@ func (r *Refresher) recoverInFlight(ctx context.Context, owner string, c *connec
 	st.State = store.StateNeedsConsent
 	st.LastFailure = r.o.Now()
 	st.LastFailureClass = string(ClassAmbiguous)
+	if st.ConsecutiveFailures == 0 || st.FailingSince.IsZero() {
+		st.FailingSince = r.o.Now()
+	}
 	st.LastFailureMessage = "a refresh started at " + since.UTC().Format(time.RFC3339) +
 		" was never stored (the pass ended mid-way); the provider may have rotated the refresh token, so it is not resent"
 	st.ConsecutiveFailures++
