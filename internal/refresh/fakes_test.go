@@ -16,7 +16,8 @@ import (
 
 // Store operations, as counted by storetest.Memory.
 const (
-	mList      = storetest.OpList
+	// mList is the pass's read of the table: its connections (single-account ones) in one GetMany.
+	mList      = storetest.OpGetMany
 	mGet       = storetest.OpGet
 	mLease     = storetest.OpLease
 	mCommit    = storetest.OpCommit

@@ -297,7 +297,7 @@ func TestOutcomes(t *testing.T) {
 				if got := e.store.Count(mLease, "a"); got != 1 {
 					t.Errorf("got %d Lease calls; want 1 (before the provider call)", got)
 				}
-				if log := callLog(e.store); !slices.Equal(log, []string{"List", "Lease a", "Commit a"}) {
+				if log := callLog(e.store); !slices.Equal(log, []string{"GetMany", "Lease a", "Commit a"}) {
 					t.Errorf("got store calls %q; want List, Lease, Commit", log)
 				}
 			}
@@ -858,7 +858,7 @@ func TestCommitFailures(t *testing.T) {
 			e.clock.Advance(time.Minute)
 			rep = e.run(t.Context(), r)
 			log := callLog(e.store)
-			if len(log) < 3 || log[0] != "Get a" || log[1] != "Commit a" || log[2] != "List" {
+			if len(log) < 3 || log[0] != "Get a" || log[1] != "Commit a" || log[2] != "GetMany" {
 				t.Errorf("got store calls %q; want Get a, Commit a, then List", log)
 			}
 			if res := resultOf(t, rep, "a"); res.Outcome != refresh.NotDue || rep.Failed() {

@@ -77,6 +77,7 @@ var contractTests = []struct {
 	{"BadNames", testBadNames},
 	{"HostileGet", testHostileGet},
 	{"UnusualNames", testUnusualNames},
+	{"Scan", testScan},
 }
 
 // base is a time with nanoseconds below the table's 100 ns precision.
