@@ -49,6 +49,7 @@ func build(cfg config.Config, log zerolog.Logger) (*app, error) {
 		Margin:        cfg.Margin,
 		LeaseDuration: cfg.Lease,
 		Concurrency:   cfg.Concurrency,
+		Reserve:       reserve(cfg.TokenTimeout),
 		Owner:         owner(cfg.WorkerID),
 		Now:           time.Now,
 		Log:           log,
@@ -169,4 +170,11 @@ func openStore(sc config.Store) (*store.Lazy, error) {
 		o.Credential = cred
 	}
 	return store.NewLazy(o), nil
+}
+
+// reserve is how long before a pass's deadline it starts its last refresh: enough for a token
+// request, an identical repeat and the commit, so that no lease outlives the pass; at most half
+// the pass.
+func reserve(tokenTimeout time.Duration) time.Duration {
+	return min(2*tokenTimeout+15*time.Second, server.DefaultPassTimeout/2)
 }
