@@ -40,6 +40,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+func runAzurite(ctx context.Context) (*azuritetest.Server, error) {
+	return azuritetest.Run(ctx, azuritetest.Options{})
+}
+
 // counting counts the requests sent through it.
 type counting struct {
 	n  atomic.Int64
@@ -65,7 +69,7 @@ func newTableEnv(t *testing.T) *tableEnv {
 	azuriteOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		azuriteSrv, azuriteErr = azuritetest.Run(ctx, azuritetest.Options{})
+		azuriteSrv, azuriteErr = runAzurite(ctx)
 	})
 	if azuriteErr != nil {
 		t.Fatal(azuriteErr)
