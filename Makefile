@@ -60,4 +60,4 @@ clean:
 # The pass figures of issue 12 (idle and due passes over 100 to 10,000 accounts against Azurite
 # behind a counting proxy with injected latency, the handler's resident memory). Not in make test.
 bench: node_modules/.package-lock.json
-	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout 20m ./internal/refresh/
+	$(GO) test -count=1 -run '^$$' -bench '^Benchmark(Connections|Scale)$$' -benchtime 1x -timeout 20m ./internal/refresh/

@@ -202,6 +202,7 @@ func BenchmarkScale(b *testing.B) {
 		"C", "pass time", "ideal", "ratio", "per second")
 	for i, c := range []int{8, 16, 32, 64} {
 		name := "conc" + strconv.Itoa(i)
+		w := newBenchWorld(b) // a table of its own, as each phase below
 		w.seed(b, name, 0, 1000, 5*time.Minute)
 		s, d, _, _ := w.pass(b, w.refresher(name, c))
 		if s.Counts[refresh.Refreshed] != 1000 {
@@ -217,6 +218,7 @@ func BenchmarkScale(b *testing.B) {
 		"accounts", "pass time", "ideal", "ratio", "per second", "storage/acct", "provider/acct", "left")
 	for _, n := range []int{100, 1000, 10000} {
 		name := "due" + strconv.Itoa(n)
+		w := newBenchWorld(b)
 		w.seed(b, name, 0, n, 5*time.Minute)
 		s, d, sreq, preq := w.pass(b, w.refresher(name, c))
 		got := s.Counts[refresh.Refreshed]
@@ -228,7 +230,7 @@ func BenchmarkScale(b *testing.B) {
 		}
 	}
 
-	rss(b, w, out)
+	rss(b, newBenchWorld(b), out)
 }
 
 // idealPass is the latency-bound time of n refreshes at concurrency c: each worker's refresh

@@ -256,8 +256,12 @@ func (r *Refresher) plan(ctx context.Context) ([]item, time.Time, error) {
 	return items, bound, nil
 }
 
-// work decides and acts for every item, Concurrency at a time. Items to fetch are read in
-// batches just before they are handed out, so that what a refresh decides on is fresh.
+// readAhead is how many batches of accounts are read ahead of the refreshes, concurrently.
+const readAhead = 4
+
+// work decides and acts for every item, Concurrency at a time, in order. Accounts to fetch are
+// read in batches of up to store.GetManyBatch, readAhead batches at once just ahead of the
+// workers, so that reads keep up with the refreshes and what a refresh decides on is fresh.
 func (r *Refresher) work(ctx context.Context, owner string, items []item) []Result {
 	results := make([]Result, len(items))
 	jobs := make(chan int, r.o.Concurrency)
@@ -272,46 +276,105 @@ func (r *Refresher) work(ctx context.Context, owner string, items []item) []Resu
 			}
 		}()
 	}
-	sc, _ := r.o.Store.(Scanner)
-	for i := 0; i < len(items); {
-		if !items[i].fetch {
-			jobs <- i
+	// Batches in order, each with the channel its read is answered on.
+	type read struct {
+		batch []int
+		done  chan error
+	}
+	reads := make(chan read, readAhead)
+	stop := make(chan struct{})
+	go func() {
+		defer close(reads)
+		sem := make(chan struct{}, readAhead)
+		// Every read started has ended before reads closes.
+		defer func() {
+			for range readAhead {
+				sem <- struct{}{}
+			}
+		}()
+		for i := 0; i < len(items); {
+			batch := []int{i}
 			i++
-			continue
+			for items[batch[0]].fetch && i < len(items) && items[i].fetch && len(batch) < store.GetManyBatch {
+				batch = append(batch, i)
+				i++
+			}
+			rd := read{batch: batch, done: make(chan error, 1)}
+			if !items[batch[0]].fetch {
+				rd.done <- nil
+			} else {
+				select {
+				case sem <- struct{}{}:
+				case <-stop:
+					return
+				}
+				go func() {
+					defer func() { <-sem }()
+					rd.done <- r.fetch(ctx, items, batch)
+				}()
+			}
+			select {
+			case reads <- rd:
+			case <-stop:
+				return
+			}
 		}
-		j := i
-		var names []string
-		for j < len(items) && items[j].fetch && len(names) < store.GetManyBatch {
-			names = append(names, items[j].conn.Name)
-			j++
+	}()
+	stopped := false
+	handled := make([]bool, len(items))
+	for rd := range reads {
+		err := <-rd.done
+		if !stopped && items[rd.batch[0]].fetch {
+			if last := r.lastStart(ctx); ctx.Err() != nil || !last.IsZero() && !time.Now().Before(last) {
+				stopped = true
+				close(stop)
+			}
 		}
-		if last := r.lastStart(ctx); ctx.Err() != nil || !last.IsZero() && !time.Now().Before(last) {
-			for k := i; k < len(items); k++ {
+		for _, k := range rd.batch {
+			handled[k] = true
+			switch {
+			case stopped && items[k].fetch:
+				results[k] = Result{Connection: items[k].conn.Name, Outcome: Deferred, Expiry: items[k].expiry,
+					Detail: "due, not started before the pass's end"}
+			case err != nil:
+				results[k] = r.fail(Result{Connection: items[k].conn.Name}, ClassStorage,
+					"could not read the account: "+redact.String(err.Error(), 300))
+			case items[k].fetch && items[k].rec == nil:
+				// Removed since the scan.
+				results[k] = Result{Connection: items[k].conn.Name, Outcome: NotConnected, Detail: "the account's rows are gone"}
+			default:
+				jobs <- k
+			}
+		}
+	}
+	if stopped {
+		// The batches never handed out were never read either.
+		for k := range items {
+			if !handled[k] {
 				results[k] = Result{Connection: items[k].conn.Name, Outcome: Deferred, Expiry: items[k].expiry,
 					Detail: "due, not started before the pass's end"}
 			}
-			break
 		}
-		recs, err := sc.GetMany(ctx, names)
-		for k := i; k < j; k++ {
-			if err != nil {
-				results[k] = r.fail(Result{Connection: items[k].conn.Name}, ClassStorage,
-					"could not read the account: "+redact.String(err.Error(), 300))
-				continue
-			}
-			items[k].rec = recs[items[k].conn.Name]
-			if items[k].rec == nil {
-				// Removed since the scan.
-				results[k] = Result{Connection: items[k].conn.Name, Outcome: NotConnected, Detail: "the account's rows are gone"}
-				continue
-			}
-			jobs <- k
-		}
-		i = j
 	}
 	close(jobs)
 	wg.Wait()
 	return results
+}
+
+// fetch reads the accounts of batch into items.
+func (r *Refresher) fetch(ctx context.Context, items []item, batch []int) error {
+	names := make([]string, len(batch))
+	for j, k := range batch {
+		names[j] = items[k].conn.Name
+	}
+	recs, err := r.o.Store.(Scanner).GetMany(ctx, names)
+	if err != nil {
+		return err
+	}
+	for _, k := range batch {
+		items[k].rec = recs[items[k].conn.Name]
+	}
+	return nil
 }
 
 // report logs the pass and builds its Report: a line per result worth one, a summary per
