@@ -101,7 +101,7 @@ func (p passRunner) Run(ctx context.Context) refresh.Report { return p.a.pass(ct
 // heartbeat. Neither of those can fail the pass.
 func (a *app) pass(ctx context.Context) refresh.Report {
 	rep := a.refresher.Run(ctx)
-	a.notifier.Pass(ctx, a.targets())
+	a.notifier.Pass(ctx, a.targets(rep))
 	if a.heartbeat != nil {
 		if err := a.heartbeat.Ping(ctx, !rep.Failed()); err != nil {
 			a.log.Warn().Str("error", err.Error()).Msg("heartbeat not delivered")
@@ -110,11 +110,26 @@ func (a *app) pass(ctx context.Context) refresh.Report {
 	return rep
 }
 
-// targets are the connections notifications are about.
-func (a *app) targets() []notify.Target {
+// targets are the connections notifications are about: every single-account connection, and
+// the accounts of many-account connections that the pass reported on (idle accounts are only
+// counted, and have nothing to notify).
+func (a *app) targets(rep refresh.Report) []notify.Target {
 	ts := make([]notify.Target, 0, len(a.conns))
+	many := map[string]*connection.Connection{}
 	for _, c := range a.conns {
+		if c.Many {
+			many[c.Name] = c
+			continue
+		}
 		ts = append(ts, notify.Target{Name: c.Name, AuthorizeURL: c.AuthorizeURL, Hint: c.Preset.ReconnectHint})
+	}
+	for _, res := range rep.Results {
+		name, label, ok := connection.SplitPartition(res.Connection)
+		if c := many[name]; ok && c != nil {
+			if acct, err := c.Account(label); err == nil {
+				ts = append(ts, notify.Target{Name: acct.Name, AuthorizeURL: acct.AuthorizeURL, Hint: c.Preset.ReconnectHint})
+			}
+		}
 	}
 	return ts
 }

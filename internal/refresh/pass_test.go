@@ -345,3 +345,35 @@ func TestLastStart(t *testing.T) {
 		t.Error("the pass failed; want not failed (nothing was lost)")
 	}
 }
+
+// TestLinesBounded: the invocation's Logs answer keeps every single connection's line, at most
+// MaxAccountLines account lines (failures first) and the summaries.
+func TestLinesBounded(t *testing.T) {
+	rep := refresh.Report{Results: []refresh.Result{{Connection: "demo", Outcome: refresh.NotDue}}}
+	for i := range 150 {
+		o := refresh.Refreshed
+		if i%3 == 0 {
+			o = refresh.Failed
+		}
+		rep.Results = append(rep.Results, refresh.Result{Connection: fmt.Sprintf("s.a%03d", i), Outcome: o})
+	}
+	rep.Summaries = []refresh.Summary{{Connection: "s", Counts: map[refresh.Outcome]int{refresh.Refreshed: 100, refresh.Failed: 50, refresh.NotDue: 9000}}}
+	lines := rep.Lines()
+	if len(lines) != 1+refresh.MaxAccountLines+1+1 {
+		t.Fatalf("got %d lines; want %d", len(lines), 1+refresh.MaxAccountLines+2)
+	}
+	if lines[0] != "demo: not due" {
+		t.Errorf("first line %q; want the single connection's", lines[0])
+	}
+	for i := 1; i <= 50; i++ {
+		if !strings.Contains(lines[i], "failed") {
+			t.Errorf("line %d %q; want the failures first", i, lines[i])
+		}
+	}
+	if want := "... and 50 more account lines in the handler's log"; lines[len(lines)-2] != want {
+		t.Errorf("got %q; want %q", lines[len(lines)-2], want)
+	}
+	if want := "s: 9150 accounts looked at: 100 refreshed, 50 failed, 9000 not due"; lines[len(lines)-1] != want {
+		t.Errorf("got %q; want %q", lines[len(lines)-1], want)
+	}
+}
