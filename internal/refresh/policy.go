@@ -1,0 +1,125 @@
+package refresh
+
+import (
+	"time"
+
+	"github.com/freshtoken/freshtoken/internal/provider"
+)
+
+// Timing decides when a stored access token is due for a refresh, and when a failed refresh is
+// tried again. Its zero value is FixedTiming(30m): today's fixed margin and back-off.
+//
+// The simulator (package simulate) compares timings over a simulated year; DefaultTiming is the
+// one its figures chose.
+type Timing struct {
+	// Name labels the timing in figures and logs.
+	Name string
+	// Margin: a token is due when it expires within Margin. With Fraction set it is the least
+	// margin. Zero with Fraction zero means 30m.
+	Margin time.Duration
+	// Fraction, when in (0, 1), makes a token due once less than Fraction of its observed
+	// lifetime (expiry minus the time it was stored) is left.
+	Fraction float64
+	// ReissueWindow caps the margin at the preset's ReissueWithin: a provider that answers with
+	// the same access token while more than that is left (Strava: 1h) gains nothing from an
+	// earlier refresh and costs a request per pass.
+	ReissueWindow bool
+	// RetryEveryPass drops the exponential back-off: a failed refresh is tried again at the next
+	// pass, unless the provider said Retry-After.
+	RetryEveryPass bool
+	// CapAtExpiry: a wait (back-off or Retry-After) that would end after the stored token's
+	// expiry, while that token is still valid, is dropped: the next pass tries again.
+	CapAtExpiry bool
+	// MinBackoff and MaxBackoff bound the exponential back-off (doubling from MinBackoff).
+	// Zero: 1m and 1h.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// FixedTiming is today's timing: due within margin, back-off 1m doubling to 1h.
+func FixedTiming(margin time.Duration) Timing {
+	return Timing{Name: "fixed-" + margin.String(), Margin: margin}
+}
+
+// FractionTiming makes a token due once less than fraction of its observed lifetime is left,
+// with today's back-off.
+func FractionTiming(fraction float64) Timing {
+	return Timing{Name: "fraction", Fraction: fraction, Margin: time.Minute}
+}
+
+// DefaultTiming is the timing the simulated year chose (see README, "A year without a lapse"):
+// due at half the observed lifetime, but never before the provider would issue a new token
+// (Strava's last hour); a failed refresh is retried at every pass within Retry-After, and no
+// wait outlasts the stored token.
+func DefaultTiming() Timing {
+	return Timing{Name: "adaptive", Fraction: 0.5, Margin: time.Minute, ReissueWindow: true, RetryEveryPass: true, CapAtExpiry: true}
+}
+
+// TokenAge is what Due reads of a stored token.
+type TokenAge struct {
+	Expiry time.Time // zero: never expires
+	// Stored is when the token was obtained (the last success, or the consent); zero when
+	// unknown. Expiry minus Stored is the observed lifetime.
+	Stored time.Time
+}
+
+// withDefaults fills the zero fields.
+func (t Timing) withDefaults() Timing {
+	if t.Margin <= 0 && t.Fraction <= 0 {
+		t.Margin = 30 * time.Minute
+	}
+	if t.MinBackoff <= 0 {
+		t.MinBackoff = time.Minute
+	}
+	if t.MaxBackoff <= 0 {
+		t.MaxBackoff = time.Hour
+	}
+	if t.Name == "" {
+		t.Name = "fixed-" + t.Margin.String()
+	}
+	return t
+}
+
+// margin is how long before expiry a token of age a becomes due at a provider p.
+func (t Timing) margin(a TokenAge, p provider.Preset) time.Duration {
+	m := t.Margin
+	if t.Fraction > 0 && t.Fraction < 1 && !a.Stored.IsZero() && a.Expiry.After(a.Stored) {
+		if f := time.Duration(t.Fraction * float64(a.Expiry.Sub(a.Stored))); f > m {
+			m = f
+		}
+	}
+	if t.ReissueWindow && p.ReissueWithin > 0 && m > p.ReissueWithin {
+		m = p.ReissueWithin
+	}
+	return m
+}
+
+// Due says whether a token of age a is due at now. A token without an expiry never is.
+func (t Timing) Due(now time.Time, a TokenAge, p provider.Preset) bool {
+	if a.Expiry.IsZero() {
+		return false
+	}
+	return a.Expiry.Sub(now) <= t.margin(a, p)
+}
+
+// NextAttempt is when a refresh that failed for the failures-th time in a row at now is tried
+// again. retryAfter is what the provider asked for (zero: nothing); expiry is the stored
+// token's (zero: none); jitter is a factor around 1 applied to the back-off.
+func (t Timing) NextAttempt(now time.Time, failures int, retryAfter time.Duration, expiry time.Time, jitter float64) time.Time {
+	var wait time.Duration
+	if !t.RetryEveryPass {
+		d := t.MinBackoff
+		for i := 1; i < failures && d < t.MaxBackoff; i++ {
+			d *= 2
+		}
+		d = min(d, t.MaxBackoff)
+		wait = time.Duration(float64(d) * jitter)
+	}
+	wait = max(wait, retryAfter)
+	next := now.Add(wait)
+	if t.CapAtExpiry && !expiry.IsZero() && expiry.After(now) && next.After(expiry) {
+		// Waiting past the expiry makes the stored token lapse for sure; a request the
+		// provider refuses costs less.
+		next = now
+	}
+	return next
+}
