@@ -47,11 +47,11 @@ func FractionTiming(fraction float64) Timing {
 }
 
 // DefaultTiming is the timing the simulated year chose (see README, "A year without a lapse"):
-// due at half the observed lifetime, but never before the provider would issue a new token
+// due at 55% of the observed lifetime left, but never before the provider would issue a new token
 // (Strava's last hour); a failed refresh is retried at every pass within Retry-After, and no
 // wait outlasts the stored token.
 func DefaultTiming() Timing {
-	return Timing{Name: "adaptive", Fraction: 0.5, Margin: time.Minute, ReissueWindow: true, RetryEveryPass: true, CapAtExpiry: true}
+	return Timing{Name: "adaptive", Fraction: 0.55, Margin: time.Minute, ReissueWindow: true, RetryEveryPass: true, CapAtExpiry: true}
 }
 
 // TokenAge is what Due reads of a stored token.
