@@ -1,6 +1,7 @@
 package refresh
 
 import (
+	"strings"
 	"time"
 
 	"github.com/freshtoken/freshtoken/internal/provider"
@@ -30,6 +31,12 @@ type Timing struct {
 	// CapAtExpiry: a wait (back-off or Retry-After) that would end after the stored token's
 	// expiry, while that token is still valid, is dropped: the next pass tries again.
 	CapAtExpiry bool
+	// ResendAmbiguous: at a provider without a repeat window (Preset.RepeatWindow), a refresh
+	// that went unanswered is sent once more, within ResendWindow of the first send, instead of
+	// waiting for a person. If the provider had not acted, the pair comes back; if it had
+	// rotated, it refuses the old token (reuse detection revokes the grant), and a person was
+	// needed anyway: the rotated pair is lost either way.
+	ResendAmbiguous bool
 	// MinBackoff and MaxBackoff bound the exponential back-off (doubling from MinBackoff).
 	// Zero: 1m and 1h.
 	MinBackoff, MaxBackoff time.Duration
@@ -37,7 +44,7 @@ type Timing struct {
 
 // FixedTiming is today's timing: due within margin, back-off 1m doubling to 1h.
 func FixedTiming(margin time.Duration) Timing {
-	return Timing{Name: "fixed-" + margin.String(), Margin: margin}
+	return Timing{Name: "fixed-" + shortDuration(margin), Margin: margin}
 }
 
 // FractionTiming makes a token due once less than fraction of its observed lifetime is left,
@@ -74,7 +81,7 @@ func (t Timing) withDefaults() Timing {
 		t.MaxBackoff = time.Hour
 	}
 	if t.Name == "" {
-		t.Name = "fixed-" + t.Margin.String()
+		t.Name = "fixed-" + shortDuration(t.Margin)
 	}
 	return t
 }
@@ -122,4 +129,28 @@ func (t Timing) NextAttempt(now time.Time, failures int, retryAfter time.Duratio
 		next = now
 	}
 	return next
+}
+
+// ResendWindow is how long after the first send ResendAmbiguous repeats an unanswered refresh.
+const ResendWindow = 10 * time.Minute
+
+// RepeatWindow is how long after a refresh was sent an identical repeat may be sent when its
+// answer was lost: the preset's RepeatWindow, or ResendWindow with ResendAmbiguous.
+func (t Timing) RepeatWindow(p provider.Preset) time.Duration {
+	if p.RepeatWindow > 0 || !t.ResendAmbiguous {
+		return p.RepeatWindow
+	}
+	return ResendWindow
+}
+
+// shortDuration writes 30m0s as 30m and 1h0m0s as 1h.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -419,8 +419,9 @@ func (r *Refresher) failed(ctx context.Context, owner string, c Connection, sc *
 
 	case tokenclient.Ambiguous:
 		// The provider answers a repeat with the same pair only within its window of the first send.
-		windowEnds := st.InFlightSince.Add(c.Preset.RepeatWindow)
-		inWindow := c.Preset.RepeatWindow > 0 && now.Before(windowEnds)
+		window := r.o.Timing.RepeatWindow(c.Preset)
+		windowEnds := st.InFlightSince.Add(window)
+		inWindow := window > 0 && now.Before(windowEnds)
 		if inWindow && !repeated {
 			return r.repeat(ctx, owner, c, sc, res, msg)
 		}
@@ -494,7 +495,7 @@ func (r *Refresher) ownLease(ctx context.Context, name, owner, inFlight string) 
 // recoverInFlight handles a connection whose previous lease expired with a refresh in flight.
 func (r *Refresher) recoverInFlight(ctx context.Context, owner string, c Connection, sc *store.Record, res Result) Result {
 	since := sc.Status.InFlightSince
-	if c.Preset.RepeatWindow > 0 && r.o.Now().Sub(since) < c.Preset.RepeatWindow {
+	if w := r.o.Timing.RepeatWindow(c.Preset); w > 0 && r.o.Now().Sub(since) < w {
 		r.o.Log.Warn().Str("connection", c.Name).Msg("a refresh was left in flight by an ended pass; repeating it inside the provider's repeat window")
 		return r.refresh(ctx, owner, c, sc, res, true)
 	}
