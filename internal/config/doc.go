@@ -14,6 +14,8 @@
 //	                               Microsoft Entra auth; not together with TOKEN_STORE_CONNECTION
 //	AZURE_CLIENT_ID                with TOKEN_STORE_ENDPOINT: the user-assigned managed identity
 //	TOKEN_TABLE                    table name, default OAuthTokens
+//	TOKEN_ENCRYPTION_KEYS          KID:BASE64[,KID:BASE64...], 32-byte keys: the first seals refresh
+//	                               tokens and PKCE verifiers in the table, every one opens them
 //	OAUTH_CONNECTIONS              comma-separated connection names (a-z, 0-9, '-')
 //	OAUTH_<NAME>_PROVIDER          a preset (see provider.Names) or custom
 //	OAUTH_<NAME>_CLIENT_ID         required

@@ -12,6 +12,8 @@ import (
 
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/schedule"
+	"github.com/freshtoken/freshtoken/internal/seal"
+	"github.com/freshtoken/freshtoken/internal/store"
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
 )
@@ -36,6 +38,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 		CustomHandlerPort: l.port(SettingCustomHandlerPort, "", 1),
 		Port:              l.port(SettingPort, DefaultPort, 0),
 		BindAddress:       l.bindAddress(),
+		WorkerID:          l.get(SettingWorkerID),
 	}
 	cfg.PublicBaseURL = l.publicBaseURL(cfg.Port)
 	cfg.Store = l.store()
@@ -124,6 +127,14 @@ func (l *loader) publicBaseURL(port string) string {
 
 func (l *loader) store() Store {
 	s := Store{Table: DefaultTable}
+	if v := l.get(SettingEncryptionKeys); v != "" {
+		keys, err := seal.Parse(SettingEncryptionKeys, v, nil)
+		if err != nil {
+			// The message starts with the setting's name and names key ids, never keys.
+			l.problem(SettingEncryptionKeys, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), SettingEncryptionKeys), ": "))
+		}
+		s.Keys = keys
+	}
 	if t := l.get(SettingTable); t != "" {
 		switch {
 		case !tableNameRE.MatchString(t):
@@ -172,14 +183,14 @@ func (l *loader) store() Store {
 }
 
 func (l *loader) connectionString(setting, v string) string {
-	if msg := checkConnectionString(v); msg != "" {
-		l.problem(setting, "%s; the value is not shown, as it holds a secret", msg)
+	if err := store.CheckConnectionString(v); err != nil {
+		l.problem(setting, "%v; the value is not shown, as it holds a secret", err)
 		return ""
 	}
 	return v
 }
 
-func (l *loader) connections(cfg Config) []Connection {
+func (l *loader) connections(cfg Config) []ConnectionSettings {
 	raw := l.get(SettingConnections)
 	if raw == "" {
 		l.problem(SettingConnections, "missing: list the connection names, comma-separated (e.g. strava,google)")
@@ -219,7 +230,7 @@ func (l *loader) connections(cfg Config) []Connection {
 	if len(names) == 0 && !bad {
 		l.problem(SettingConnections, "lists no connection names (e.g. strava,google)")
 	}
-	conns := make([]Connection, 0, len(names))
+	conns := make([]ConnectionSettings, 0, len(names))
 	for _, n := range names {
 		conns = append(conns, l.connection(cfg, n))
 	}
@@ -227,9 +238,9 @@ func (l *loader) connections(cfg Config) []Connection {
 }
 
 // connection reads the OAUTH_<NAME>_* settings of the connection called name.
-func (l *loader) connection(cfg Config, name string) Connection {
+func (l *loader) connection(cfg Config, name string) ConnectionSettings {
 	setting := func(suffix string) string { return ConnectionSetting(name, suffix) }
-	c := Connection{Name: name}
+	c := ConnectionSettings{Name: name}
 
 	providerSetting := setting(SuffixProvider)
 	pname := strings.ToLower(l.get(providerSetting))
@@ -253,7 +264,7 @@ func (l *loader) connection(cfg Config, name string) Connection {
 	c.ClientID = l.required(setting(SuffixClientID))
 	c.ClientSecret = l.required(setting(SuffixClientSecret))
 
-	c.Scopes = fullScopes(c.Preset, splitScopes(l.get(setting(SuffixScopes))))
+	c.Scopes = fullScopes(c.Preset, provider.SplitScopes(l.get(setting(SuffixScopes))))
 	if len(c.Scopes) == 0 && len(c.Preset.RequiredScopes) == 0 {
 		l.warn(setting(SuffixScopes), "empty: the provider's default scopes apply, and some providers (Google) refuse an authorization request without scopes")
 	}
@@ -396,7 +407,7 @@ func (l *loader) checkLoopback(setting, pname string, p provider.Preset, redirec
 }
 
 // refresh reads REFRESH_SCHEDULE and REFRESH_MARGIN. underHost says the Functions host runs us.
-func (l *loader) refresh(underHost bool) (string, time.Duration) {
+func (l *loader) refresh(underHost bool) (schedule.Schedule, time.Duration) {
 	expr := l.get(SettingSchedule)
 	if expr == "" {
 		expr = DefaultSchedule
@@ -430,7 +441,7 @@ func (l *loader) refresh(underHost bool) (string, time.Duration) {
 				"a token can expire before the run that would refresh it", margin, SettingSchedule, gap)
 		}
 	}
-	return s.String(), margin
+	return s, margin
 }
 
 func (l *loader) logLevel() zerolog.Level {
@@ -469,15 +480,4 @@ func fullScopes(p provider.Preset, scopes []string) []string {
 		}
 	}
 	return out
-}
-
-// splitScopes splits on spaces and commas, dropping empty parts and repeats.
-func splitScopes(v string) []string {
-	var scopes []string
-	for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' }) {
-		if !slices.Contains(scopes, s) {
-			scopes = append(scopes, s)
-		}
-	}
-	return scopes
 }

@@ -153,7 +153,7 @@ func TestLoadCustom(t *testing.T) {
 	if len(warnings) != 0 {
 		t.Errorf("warnings = %q; want none", warnings)
 	}
-	want := Connection{
+	want := ConnectionSettings{
 		Name: "my-idp",
 		Preset: provider.Preset{
 			Name: provider.Custom, Title: "Custom provider",
@@ -226,7 +226,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"BindAddress", cfg.BindAddress, "127.0.0.1"},
 		{"PublicBaseURL", cfg.PublicBaseURL, "http://localhost:7071"},
 		{"Store", cfg.Store, Store{ConnectionString: "UseDevelopmentStorage=true", Table: "OAuthTokens"}},
-		{"Schedule", cfg.Schedule, "0 */15 * * * *"},
+		{"Schedule", cfg.Schedule.String(), "0 */15 * * * *"},
 		{"Margin", cfg.Margin, 30 * time.Minute},
 		{"TokenTimeout", cfg.TokenTimeout, 30 * time.Second},
 		{"Lease", cfg.Lease, 3 * time.Minute},
@@ -317,7 +317,9 @@ func TestLoadValues(t *testing.T) {
 		{"AZURE_CLIENT_ID ignored without an endpoint", env{"AZURE_CLIENT_ID": "whatever"},
 			func(c Config) (any, any) { return c.Store.ManagedIdentityClientID, "" }},
 		{"schedule and margin", env{"REFRESH_SCHEDULE": " */5  * * * * ", "REFRESH_MARGIN": "1h30m"},
-			func(c Config) (any, any) { return []any{c.Schedule, c.Margin}, []any{"*/5 * * * *", 90 * time.Minute} }},
+			func(c Config) (any, any) {
+				return []any{c.Schedule.String(), c.Margin}, []any{"*/5 * * * *", 90 * time.Minute}
+			}},
 		{"logging", env{"LOG_LEVEL": "DEBUG", "LOG_FORMAT": "Console"},
 			func(c Config) (any, any) { return []any{c.LogLevel, c.LogFormat}, []any{zerolog.DebugLevel, "console"} }},
 		{"log level disabled", env{"LOG_LEVEL": "disabled"},
@@ -555,5 +557,45 @@ func TestConnectionSetting(t *testing.T) {
 	names := ConnectionSettingNames("strava")
 	if len(names) != 11 || names[0] != "OAUTH_STRAVA_PROVIDER" || names[10] != "OAUTH_STRAVA_REGION" {
 		t.Errorf("ConnectionSettingNames = %q", names)
+	}
+}
+
+func TestLoadEncryptionKeys(t *testing.T) {
+	// 32 bytes of base64; the keys below are for this test only.
+	const k1 = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	const k2 = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+	const short = "c2hvcnQta2V5LWJ5dGVz"
+	t.Run("unset", func(t *testing.T) {
+		cfg, _ := mustLoad(t, stravaEnv())
+		if cfg.Store.Keys != nil {
+			t.Errorf("Keys = %v; want nil", cfg.Store.Keys)
+		}
+	})
+	t.Run("two keys, the first seals", func(t *testing.T) {
+		cfg, _ := mustLoad(t, stravaEnv().with(env{"TOKEN_ENCRYPTION_KEYS": "new:" + k2 + ", old:" + k1}))
+		if cfg.Store.Keys == nil || cfg.Store.Keys.Primary() != "new" {
+			t.Fatalf("Keys = %v; want primary new", cfg.Store.Keys)
+		}
+	})
+	for _, tt := range []struct{ name, value, says string }{
+		{"wrong length", "k1:" + short, "k1"},
+		{"duplicate id", "k1:" + k1 + ",k1:" + k2, "k1"},
+		{"no id", k1, "TOKEN_ENCRYPTION_KEYS"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := load(t, stravaEnv().with(env{"TOKEN_ENCRYPTION_KEYS": tt.value}))
+			if err == nil {
+				t.Fatal("Load succeeded; want a problem")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "TOKEN_ENCRYPTION_KEYS: ") || !strings.Contains(msg, tt.says) {
+				t.Errorf("got %q; want TOKEN_ENCRYPTION_KEYS named and %q", msg, tt.says)
+			}
+			for _, key := range []string{k1, k2, short, k1[:20], short[:12]} {
+				if strings.Contains(msg, key) {
+					t.Errorf("the message shows a key: %q", msg)
+				}
+			}
+		})
 	}
 }

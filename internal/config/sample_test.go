@@ -7,11 +7,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/freshtoken/freshtoken/internal/provider"
 )
 
 // hostSet are settings the Functions host (or func start) sets itself: listing them in
 // local.settings.json would clash (func start adds WEBSITE_HOSTNAME to the same dictionary).
-var hostSet = []string{SettingCustomHandlerPort, SettingWebsiteHostname}
+var hostSet = []string{SettingCustomHandlerPort, SettingWebsiteHostname, SettingWorkerID}
 
 func readSample(t *testing.T) map[string]string {
 	t.Helper()
@@ -55,7 +57,7 @@ func TestSampleNamesEverySetting(t *testing.T) {
 		}
 		known = append(known, s)
 	}
-	conns := splitScopes(values[SettingConnections]) // the same splitting serves here
+	conns := provider.SplitScopes(values[SettingConnections]) // the same splitting serves here
 	if len(conns) == 0 {
 		t.Errorf("the sample lists no connection in %s", SettingConnections)
 	}

@@ -2,7 +2,10 @@ package config
 
 import (
 	"strings"
-	"time"
+
+	"github.com/freshtoken/freshtoken/internal/refresh"
+	"github.com/freshtoken/freshtoken/internal/store"
+	"github.com/freshtoken/freshtoken/internal/tokenclient"
 )
 
 // Names of the settings Load reads, other than the per-connection ones.
@@ -23,6 +26,8 @@ const (
 	SettingWebsiteHostname   = "WEBSITE_HOSTNAME"
 	SettingTokenTimeout      = "TOKEN_REQUEST_TIMEOUT"
 	SettingLease             = "REFRESH_LEASE"
+	SettingWorkerID          = "FUNCTIONS_CUSTOMHANDLER_WORKER_ID"
+	SettingEncryptionKeys    = "TOKEN_ENCRYPTION_KEYS"
 )
 
 // Suffixes of a connection's settings: OAUTH_<NAME>_<suffix> (see ConnectionSetting).
@@ -42,14 +47,14 @@ const (
 
 // Defaults of optional settings.
 const (
-	DefaultTable        = "OAuthTokens"
+	DefaultTable        = store.DefaultTable
 	DefaultSchedule     = "0 */15 * * * *"
-	DefaultMargin       = 30 * time.Minute
+	DefaultMargin       = refresh.DefaultMargin
 	DefaultPort         = "7071"
 	DefaultBindAddress  = "127.0.0.1"
 	DefaultLogFormat    = "json"
-	DefaultTokenTimeout = 30 * time.Second
-	DefaultLease        = 3 * time.Minute
+	DefaultTokenTimeout = tokenclient.DefaultTimeout
+	DefaultLease        = refresh.DefaultLease
 )
 
 // SettingNames lists the settings Load reads that do not belong to one connection, in the
@@ -59,7 +64,8 @@ func SettingNames() []string {
 		SettingWebJobsStorage, SettingStoreConnection, SettingStoreEndpoint, SettingAzureClientID,
 		SettingTable, SettingConnections, SettingSchedule, SettingMargin, SettingLogLevel,
 		SettingLogFormat, SettingCustomHandlerPort, SettingPort, SettingBindAddress,
-		SettingWebsiteHostname, SettingTokenTimeout, SettingLease,
+		SettingWebsiteHostname, SettingTokenTimeout, SettingLease, SettingWorkerID,
+		SettingEncryptionKeys,
 	}
 }
 
@@ -84,6 +90,6 @@ func ConnectionSetting(name, suffix string) string {
 
 // isSecret says whether a setting's value must never appear in a message.
 func isSecret(setting string) bool {
-	return setting == SettingWebJobsStorage || setting == SettingStoreConnection ||
+	return setting == SettingWebJobsStorage || setting == SettingStoreConnection || setting == SettingEncryptionKeys ||
 		strings.HasSuffix(setting, "_"+SuffixClientSecret)
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/freshtoken/freshtoken/internal/provider"
+	"github.com/freshtoken/freshtoken/internal/schedule"
+	"github.com/freshtoken/freshtoken/internal/seal"
 	"github.com/rs/zerolog"
 )
 
@@ -18,11 +20,15 @@ type Config struct {
 	// else http://localhost:<Port>. Used for default redirect URLs and in messages.
 	PublicBaseURL string
 
-	Store       Store
-	Connections []Connection
+	// WorkerID is FUNCTIONS_CUSTOMHANDLER_WORKER_ID, set by the host; "" standalone. It names
+	// this process in leases.
+	WorkerID string
 
-	Schedule string        // REFRESH_SCHEDULE (NCRONTAB), default "0 */15 * * * *"
-	Margin   time.Duration // REFRESH_MARGIN, default 30m
+	Store       Store
+	Connections []ConnectionSettings
+
+	Schedule schedule.Schedule // REFRESH_SCHEDULE (NCRONTAB), default "0 */15 * * * *"
+	Margin   time.Duration     // REFRESH_MARGIN, default 30m
 
 	// TokenTimeout bounds one request to a provider's token endpoint (TOKEN_REQUEST_TIMEOUT,
 	// default 30s).
@@ -45,10 +51,13 @@ type Store struct {
 	// ManagedIdentityClientID is AZURE_CLIENT_ID: a user-assigned identity, with Endpoint.
 	ManagedIdentityClientID string
 	Table                   string // TOKEN_TABLE, default OAuthTokens
+	// Keys are TOKEN_ENCRYPTION_KEYS: they seal refresh tokens and PKCE verifiers in the table.
+	// nil when unset (secrets stored as plain text).
+	Keys *seal.Keyring
 }
 
-// Connection is one OAUTH_<NAME>_* group, resolved against its preset.
-type Connection struct {
+// ConnectionSettings is one OAUTH_<NAME>_* group, resolved against its preset.
+type ConnectionSettings struct {
 	Name string // lower-case letters, digits and '-'
 	// Preset is the provider preset with the connection's overrides applied (REGION, AUTH_URL,
 	// TOKEN_URL, AUTH_STYLE, PKCE, SCOPE_SEPARATOR). For custom, built from the settings alone.

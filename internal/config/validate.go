@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/base64"
 	"net"
 	"net/url"
 	"strconv"
@@ -76,56 +75,4 @@ func isHostName(h string) bool {
 func isPort(p string) bool {
 	n, err := strconv.Atoi(p)
 	return err == nil && n >= 1 && n <= 65535 && strings.TrimLeft(p, "0123456789") == ""
-}
-
-// checkConnectionString returns what is wrong with s as a storage connection string that
-// reaches a table service, or "". Messages name keys, never values. The store package does the
-// full parse; this catches what can be told at start-up.
-func checkConnectionString(s string) string {
-	kv := map[string]string{}
-	for seg := range strings.SplitSeq(s, ";") {
-		seg = strings.TrimSpace(seg)
-		if seg == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(seg, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return "is not a storage connection string (Key=value pairs separated by ';')"
-		}
-		lk := strings.ToLower(k)
-		if _, dup := kv[lk]; dup {
-			return "names " + k + " twice"
-		}
-		kv[lk] = strings.TrimSpace(v)
-	}
-	if v, ok := kv["usedevelopmentstorage"]; ok {
-		if !strings.EqualFold(v, "true") {
-			return "has UseDevelopmentStorage set to something other than true"
-		}
-		return ""
-	}
-	key, sas, name := kv["accountkey"], kv["sharedaccesssignature"], kv["accountname"]
-	switch {
-	case key == "" && sas == "":
-		return "has no AccountKey or SharedAccessSignature (for Microsoft Entra auth set " + SettingStoreEndpoint + " instead)"
-	case key != "" && sas != "":
-		return "has both AccountKey and SharedAccessSignature"
-	case key != "" && name == "":
-		return "has an AccountKey but no AccountName"
-	case name == "" && kv["tableendpoint"] == "":
-		return "has no AccountName or TableEndpoint"
-	}
-	if key != "" {
-		if _, err := base64.StdEncoding.DecodeString(key); err != nil {
-			return "has an AccountKey that is not base64"
-		}
-	}
-	if ep, ok := kv["tableendpoint"]; ok && checkURL(ep, false) != "" {
-		return "has a TableEndpoint that is not an absolute http(s) URL"
-	}
-	if p, ok := kv["defaultendpointsprotocol"]; ok && p != "http" && p != "https" {
-		return "has a DefaultEndpointsProtocol other than http or https"
-	}
-	return ""
 }

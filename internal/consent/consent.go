@@ -18,23 +18,25 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
-	"github.com/freshtoken/freshtoken/internal/config"
+	"github.com/freshtoken/freshtoken/internal/connection"
+	"github.com/freshtoken/freshtoken/internal/human"
+	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/redact"
+	"github.com/freshtoken/freshtoken/internal/seal"
 	"github.com/freshtoken/freshtoken/internal/store"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
 )
 
-// Defaults for the zero values of Options.
+// Defaults for the zero values of Options. The code exchange is bounded by the connection's
+// token client (TOKEN_REQUEST_TIMEOUT), like every request to a token endpoint.
 const (
-	DefaultStateTTL        = 10 * time.Minute
-	DefaultStoreTimeout    = 10 * time.Second
-	DefaultExchangeTimeout = 30 * time.Second
+	DefaultStateTTL     = 10 * time.Minute
+	DefaultStoreTimeout = 10 * time.Second
 )
 
 // cookiePrefix starts the name of a connection's state cookie; the connection name follows.
@@ -56,57 +58,44 @@ type Store interface {
 	SaveConsent(ctx context.Context, name string, t store.Tokens, st store.Status) error
 }
 
-// Exchanger is a connection's token client (*tokenclient.Client).
-type Exchanger interface {
-	AuthCodeURL(state, verifier string) string
-	UsesPKCE() bool
-	Exchange(ctx context.Context, code, verifier string) (*tokenclient.Token, error)
-}
-
-// Connection is one configured connection and its token client.
-type Connection struct {
-	Config config.Connection
-	Client Exchanger
-}
-
 // Options configure a Handler. Zero durations take the defaults above; a nil Now is time.Now
 // and a nil Rand is crypto/rand.Reader.
 type Options struct {
 	Store       Store
-	Connections map[string]Connection // keyed by connection name
+	Connections []*connection.Connection
 	Now         func() time.Time
 	Log         zerolog.Logger
 	Rand        io.Reader // the source of states
 	// StateTTL is how long a started sign-in may take.
-	StateTTL        time.Duration
-	StoreTimeout    time.Duration // each store call
-	ExchangeTimeout time.Duration // the code exchange
+	StateTTL     time.Duration
+	StoreTimeout time.Duration // each store call
 }
 
 // Handler serves GET /api/authorize/{connection} and GET /api/callback/{connection}. It is safe
 // for concurrent use.
 type Handler struct {
-	store           Store
-	conns           map[string]Connection
-	now             func() time.Time
-	log             zerolog.Logger
-	rand            io.Reader
-	ttl             time.Duration
-	storeTimeout    time.Duration
-	exchangeTimeout time.Duration
+	store        Store
+	conns        map[string]*connection.Connection
+	now          func() time.Time
+	log          zerolog.Logger
+	rand         io.Reader
+	ttl          time.Duration
+	storeTimeout time.Duration
 }
 
 // New returns a Handler for o.
 func New(o Options) *Handler {
 	h := &Handler{
-		store:           o.Store,
-		conns:           o.Connections,
-		now:             o.Now,
-		log:             o.Log,
-		rand:            o.Rand,
-		ttl:             o.StateTTL,
-		storeTimeout:    o.StoreTimeout,
-		exchangeTimeout: o.ExchangeTimeout,
+		store:        o.Store,
+		conns:        make(map[string]*connection.Connection, len(o.Connections)),
+		now:          o.Now,
+		log:          o.Log,
+		rand:         o.Rand,
+		ttl:          o.StateTTL,
+		storeTimeout: o.StoreTimeout,
+	}
+	for _, c := range o.Connections {
+		h.conns[c.Name] = c
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -119,9 +108,6 @@ func New(o Options) *Handler {
 	}
 	if h.storeTimeout <= 0 {
 		h.storeTimeout = DefaultStoreTimeout
-	}
-	if h.exchangeTimeout <= 0 {
-		h.exchangeTimeout = DefaultExchangeTimeout
 	}
 	return h
 }
@@ -151,8 +137,8 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 	if known {
 		// The state is single-use whatever happens next.
 		http.SetCookie(w, &http.Cookie{
-			Name: cookieName(name), Value: "", Path: cookiePath(c.Config), MaxAge: -1,
-			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secureCookie(c.Config),
+			Name: cookieName(name), Value: "", Path: c.CallbackPath(), MaxAge: -1,
+			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.SecureCallback(),
 		})
 	}
 	p, err := h.callback(r, name)
@@ -168,10 +154,10 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, name string)
 	if !ok {
 		return unknownConnection(name)
 	}
-	if gone := c.Config.Preset.Gone; gone != "" {
+	if gone := c.Preset.Gone; gone != "" {
 		return &pageError{
 			Status:  http.StatusGone,
-			Title:   providerTitle(c.Config) + " is shut down",
+			Title:   c.Title() + " is shut down",
 			Message: "Cannot connect " + name + ": " + gone + ".",
 			LogMsg:  "authorize refused: the provider is shut down",
 		}
@@ -203,9 +189,9 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, name string)
 		}
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: cookieName(name), Value: state, Path: cookiePath(c.Config),
+		Name: cookieName(name), Value: state, Path: c.CallbackPath(),
 		MaxAge: int(h.ttl / time.Second), HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: secureCookie(c.Config),
+		Secure: c.SecureCallback(),
 	})
 	hdr := w.Header()
 	hdr.Set("Cache-Control", "no-store")
@@ -217,41 +203,52 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, name string)
 	return nil
 }
 
+// callback runs the steps of a returning sign-in in order; the first that fails ends it with
+// the stored tokens as they were.
 func (h *Handler) callback(r *http.Request, name string) (*page, error) {
 	c, ok := h.conns[name]
 	if !ok {
 		return nil, unknownConnection(name)
 	}
-	q := r.URL.Query()
-	restart := "Start again at /api/authorize/" + name + "."
-	title := providerTitle(c.Config)
+	a, code, err := h.checkState(r, c)
+	if err != nil {
+		return nil, err
+	}
+	// From here the provider is involved and the code is single-use: a browser that gives up
+	// must not cancel the exchange or the save, or issued tokens would be lost halfway.
+	ctx := context.WithoutCancel(r.Context())
+	tok, err := h.exchange(ctx, c, code, a.Verifier)
+	if err != nil {
+		return nil, err
+	}
+	prev, err := h.checkAccount(ctx, c, a, tok)
+	if err != nil {
+		return nil, err
+	}
+	t, st, missing, err := h.save(ctx, c, prev, tok, r.URL.Query().Get("scope"))
+	if err != nil {
+		return nil, err
+	}
+	return h.connected(c, tok, t, st, missing), nil
+}
 
+// restart tells a person how to try again.
+func restart(name string) string { return "Start again at /api/authorize/" + name + "." }
+
+// checkState checks what the browser brought back: no provider error, a state matching this
+// browser's cookie, a pending authorization taken once and not expired, and a code. It returns
+// the authorization and the code.
+func (h *Handler) checkState(r *http.Request, c *connection.Connection) (store.AuthState, string, error) {
+	name := c.Name
+	q := r.URL.Query()
 	if q.Has("error") {
 		h.discardState(r, name)
-		code := redact.String(q.Get("error"), 100, requestSecrets(r, name)...)
-		desc := redact.String(q.Get("error_description"), maxShown, requestSecrets(r, name)...)
-		pe := &pageError{
-			Status: http.StatusBadRequest, Title: "Sign-in failed",
-			Message: title + " reported an error instead of granting access. " + restart,
-			LogMsg:  "callback: the provider reported an error",
-			Err:     fmt.Errorf("provider error %q: %s", code, desc),
-			Details: []string{"Error: " + code},
-		}
-		if code == "access_denied" {
-			pe.Status, pe.Title = http.StatusForbidden, "Access declined"
-			pe.Message = "You declined access at " + title + ", so " + name + " was not connected. " + restart
-			pe.LogMsg = "callback: access declined at the provider"
-		}
-		if desc != "" {
-			pe.Details = append(pe.Details, "Description: "+desc)
-		}
-		return nil, pe
+		return store.AuthState{}, "", providerError(r, c)
 	}
-
 	state := q.Get("state")
 	ck, err := r.Cookie(cookieName(name))
 	if state == "" || err != nil || ck.Value == "" {
-		return nil, &pageError{
+		return store.AuthState{}, "", &pageError{
 			Status: http.StatusBadRequest, Title: "No sign-in in progress",
 			Message: "No sign-in is in progress from this browser (the callback carries no state, or the browser sent no state cookie). " +
 				"Start again at /api/authorize/" + name + " in this browser.",
@@ -260,7 +257,7 @@ func (h *Handler) callback(r *http.Request, name string) (*page, error) {
 		}
 	}
 	if subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) != 1 {
-		return nil, &pageError{
+		return store.AuthState{}, "", &pageError{
 			Status: http.StatusBadRequest, Title: "Sign-in does not match",
 			Message: "This sign-in was started in another browser or another tab, or the link was forwarded. " +
 				"Start again at /api/authorize/" + name + " in this browser.",
@@ -273,127 +270,159 @@ func (h *Handler) callback(r *http.Request, name string) (*page, error) {
 	cancel()
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, &pageError{
+		return store.AuthState{}, "", &pageError{
 			Status: http.StatusBadRequest, Title: "Sign-in link already used",
-			Message: "This sign-in link was already used or is unknown. " + restart,
+			Message: "This sign-in link was already used or is unknown. " + restart(name),
 			LogMsg:  "callback: state already used or unknown",
 		}
+	case errors.As(err, new(*seal.OpenError)):
+		return store.AuthState{}, "", &pageError{
+			Status: http.StatusInternalServerError, Title: "Sign-in could not finish",
+			Message: "The pending sign-in is sealed with an encryption key this app does not hold (see TOKEN_ENCRYPTION_KEYS). " + restart(name),
+			LogMsg:  "take auth state: the verifier cannot be opened", Err: err,
+		}
 	case err != nil:
-		return nil, &pageError{
+		return store.AuthState{}, "", &pageError{
 			Status: http.StatusServiceUnavailable, Title: "Sign-in could not finish",
-			Message: "The token store is unavailable, so the sign-in could not be checked. " + restart,
+			Message: "The token store is unavailable, so the sign-in could not be checked. " + restart(name),
 			LogMsg:  "take auth state", Err: err,
 		}
 	}
 	if h.now().After(a.ExpiresAt) {
-		return nil, &pageError{
+		return store.AuthState{}, "", &pageError{
 			Status: http.StatusBadRequest, Title: "Sign-in expired",
-			Message: "This sign-in expired after " + minutes(h.ttl) + ". " + restart,
+			Message: "This sign-in expired after " + human.Duration(h.ttl) + ". " + restart(name),
 			LogMsg:  "callback: state expired",
 			Err:     fmt.Errorf("expired at %s", a.ExpiresAt.UTC().Format(time.RFC3339)),
 		}
 	}
 	code := q.Get("code")
 	if code == "" {
-		return nil, &pageError{
+		return store.AuthState{}, "", &pageError{
 			Status: http.StatusBadRequest, Title: "No authorization code",
-			Message: title + " sent no authorization code. " + restart,
+			Message: c.Title() + " sent no authorization code. " + restart(name),
 			LogMsg:  "callback: no code",
 		}
 	}
+	return a, code, nil
+}
 
-	// From here the provider is involved and the code is single-use: a browser that gives up
-	// must not cancel the exchange or the save, or issued tokens would be lost halfway.
-	base := context.WithoutCancel(r.Context())
-	ectx, cancel := context.WithTimeout(base, h.exchangeTimeout)
-	tok, err := c.Client.Exchange(ectx, code, a.Verifier)
-	cancel()
-	if err != nil {
-		return nil, exchangeError(c.Config, name, err, a.Verifier)
+// providerError explains a callback that reports a provider error instead of a code.
+func providerError(r *http.Request, c *connection.Connection) *pageError {
+	q := r.URL.Query()
+	code := redact.String(q.Get("error"), 100, requestSecrets(r, c.Name)...)
+	desc := redact.String(q.Get("error_description"), maxShown, requestSecrets(r, c.Name)...)
+	pe := &pageError{
+		Status: http.StatusBadRequest, Title: "Sign-in failed",
+		Message: c.Title() + " reported an error instead of granting access. " + restart(c.Name),
+		LogMsg:  "callback: the provider reported an error",
+		Err:     fmt.Errorf("provider error %q: %s", code, desc),
+		Details: []string{"Error: " + code},
 	}
-	secrets := []string{tok.AccessToken, tok.RefreshToken, a.Verifier}
+	if code == "access_denied" {
+		pe.Status, pe.Title = http.StatusForbidden, "Access declined"
+		pe.Message = "You declined access at " + c.Title() + ", so " + c.Name + " was not connected. " + restart(c.Name)
+		pe.LogMsg = "callback: access declined at the provider"
+	}
+	if desc != "" {
+		pe.Details = append(pe.Details, "Description: "+desc)
+	}
+	return pe
+}
 
-	gctx, cancel := context.WithTimeout(base, h.storeTimeout)
-	prev, err := h.store.Get(gctx, name)
+// exchange trades the code for the first pair. The token client bounds the request.
+func (h *Handler) exchange(ctx context.Context, c *connection.Connection, code, verifier string) (*tokenclient.Token, error) {
+	tok, err := c.Client.Exchange(ctx, code, verifier)
+	if err != nil {
+		return nil, exchangeError(c, err, verifier)
+	}
+	return tok, nil
+}
+
+// checkAccount reads the stored connection and refuses a consent from another account than
+// the one it holds, unless the sign-in asked to replace it. It returns the stored connection
+// (nil when there is none).
+func (h *Handler) checkAccount(ctx context.Context, c *connection.Connection, a store.AuthState, tok *tokenclient.Token) (*store.Record, error) {
+	secrets := []string{tok.AccessToken, tok.RefreshToken, a.Verifier}
+	gctx, cancel := context.WithTimeout(ctx, h.storeTimeout)
+	prev, err := h.store.Get(gctx, c.Name)
 	cancel()
 	if errors.Is(err, store.ErrNotFound) {
-		prev, err = nil, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, &pageError{
 			Status: http.StatusServiceUnavailable, Title: "Sign-in could not finish",
-			Message: "The provider issued tokens but the stored connection could not be read, so nothing was stored. " + restart,
+			Message: "The provider issued tokens but the stored connection could not be read, so nothing was stored. " + restart(c.Name),
 			LogMsg:  "read connection", Err: err, secrets: secrets,
 		}
 	}
-	var prevStatus store.Status
-	if prev != nil {
-		prevStatus = prev.Status
+	held := prev.Status.AccountID
+	if held == "" || tok.AccountID == held || a.Replace {
+		return prev, nil
 	}
-	if held := prevStatus.AccountID; held != "" && tok.AccountID != held && !a.Replace {
-		msg := "This connection belongs to account " + held + ", but you signed in as "
-		if tok.AccountID == "" {
-			msg = "This connection belongs to account " + held + ", and " + title + " did not say which account you signed in with. "
-		} else {
-			msg += "account " + tok.AccountID + ". "
-		}
-		return nil, &pageError{
-			Status: http.StatusConflict, Title: "Another account",
-			Message: msg + "Nothing was changed. To replace the account, open /api/authorize/" + name + "?replace=true.",
-			LogMsg:  "callback: consent from another account refused",
-			Err:     fmt.Errorf("stored account %q, new account %q", held, tok.AccountID),
-			secrets: secrets,
-		}
+	msg := "This connection belongs to account " + held + ", but you signed in as account " + tok.AccountID + ". "
+	if tok.AccountID == "" {
+		msg = "This connection belongs to account " + held + ", and " + c.Title() + " did not say which account you signed in with. "
 	}
+	return nil, &pageError{
+		Status: http.StatusConflict, Title: "Another account",
+		Message: msg + "Nothing was changed. To replace the account, open /api/authorize/" + c.Name + "?replace=true.",
+		LogMsg:  "callback: consent from another account refused",
+		Err:     fmt.Errorf("stored account %q, new account %q", held, tok.AccountID),
+		secrets: secrets,
+	}
+}
 
-	now := h.now()
-	preset := c.Config.Preset
+// save stores the first pair and a fresh status in one transaction, after comparing the granted
+// scopes with the ones asked for. redirectScope is the scope the redirect reported (Strava).
+func (h *Handler) save(ctx context.Context, c *connection.Connection, prev *store.Record, tok *tokenclient.Token, redirectScope string) (store.Tokens, store.Status, []string, error) {
 	granted := tok.Scope
 	if len(granted) == 0 {
 		// Strava reports the accepted scopes on the redirect instead.
-		granted = tokenclient.SplitScopes(q.Get("scope"))
+		granted = provider.SplitScopes(redirectScope)
 	}
 	if len(granted) == 0 {
 		// RFC 6749 5.1: no scope in the answer means the requested scope was granted.
-		granted = c.Config.Scopes
+		granted = c.Scopes
 	}
-	missing := missingScopes(c.Config.Scopes, granted)
-	t := store.Tokens{
-		AccessToken:      tok.AccessToken,
-		TokenType:        tok.TokenType,
-		ExpiresAt:        tok.Expiry,
-		Scope:            strings.Join(granted, " "),
-		RefreshToken:     tok.RefreshToken,
-		RefreshExpiresAt: tok.RefreshExpiry,
-	}
-	if t.RefreshExpiresAt.IsZero() && t.RefreshToken != "" && preset.RefreshTokenLifetime > 0 {
-		t.RefreshExpiresAt = now.Add(preset.RefreshTokenLifetime)
-	}
+	missing := missingScopes(c.Scopes, granted)
+	t := connection.Tokens(nil, tok)
+	t.Scope = strings.Join(granted, " ")
+	now := h.now()
 	st := store.Status{
 		State:         store.StateOK,
-		Provider:      preset.Name,
+		Provider:      c.Preset.Name,
 		AccountID:     tok.AccountID,
-		GrantedScopes: strings.Join(granted, " "),
+		GrantedScopes: t.Scope,
 		MissingScopes: strings.Join(missing, " "),
 		ConnectedAt:   now,
 		LastSuccess:   now,
-		Generation:    prevStatus.Generation + 1,
 	}
-	wctx, cancel := context.WithTimeout(base, h.storeTimeout)
-	err = h.store.SaveConsent(wctx, name, t, st)
+	if prev != nil {
+		st.Generation = prev.Status.Generation
+	}
+	st.Generation++
+	wctx, cancel := context.WithTimeout(ctx, h.storeTimeout)
+	err := h.store.SaveConsent(wctx, c.Name, t, st)
 	cancel()
 	if err != nil {
-		return nil, &pageError{
+		return store.Tokens{}, store.Status{}, nil, &pageError{
 			Status: http.StatusServiceUnavailable, Title: "Tokens not stored",
-			Message: "The provider issued tokens but they could not be stored. " + restart,
-			LogMsg:  "store consent", Err: err, secrets: secrets,
+			Message: "The provider issued tokens but they could not be stored. " + restart(c.Name),
+			LogMsg:  "store consent", Err: err, secrets: []string{tok.AccessToken, tok.RefreshToken},
 		}
 	}
-	noRefresh := tok.RefreshToken == "" && !preset.NoRefreshToken
-	h.log.Info().Str("connection", name).Str("account", tok.AccountID).Int64("generation", st.Generation).
+	return t, st, missing, nil
+}
+
+// connected logs the new connection and renders its page.
+func (h *Handler) connected(c *connection.Connection, tok *tokenclient.Token, t store.Tokens, st store.Status, missing []string) *page {
+	noRefresh := tok.RefreshToken == "" && !c.Preset.NoRefreshToken
+	h.log.Info().Str("connection", c.Name).Str("account", tok.AccountID).Int64("generation", st.Generation).
 		Strs("missing_scopes", missing).Bool("refresh_token", tok.RefreshToken != "").
 		Msg("callback: connected")
-	return successPage(name, title, tok, t, missing, noRefresh, preset.Name), nil
+	return successPage(c.Name, c.Title(), tok, t, missing, noRefresh, c.Preset.Name)
 }
 
 // discardState takes the pending authorization of a callback that reports a provider error, so
@@ -413,11 +442,11 @@ func (h *Handler) discardState(r *http.Request, name string) {
 }
 
 // exchangeError explains a failed code exchange.
-func exchangeError(c config.Connection, name string, err error, verifier string) *pageError {
-	restart := "Start again at /api/authorize/" + name + "."
+func exchangeError(c *connection.Connection, err error, verifier string) *pageError {
+	name := c.Name
 	pe := &pageError{
 		Status: http.StatusBadGateway, Title: "Sign-in could not finish",
-		Message: "Could not reach " + providerTitle(c) + " to finish the sign-in. " + restart,
+		Message: "Could not reach " + c.Title() + " to finish the sign-in. " + restart(name),
 		LogMsg:  "exchange code", Err: err, secrets: []string{verifier},
 	}
 	var te *tokenclient.Error
@@ -426,10 +455,10 @@ func exchangeError(c config.Connection, name string, err error, verifier string)
 	}
 	switch {
 	case te.Gone != "":
-		pe.Status, pe.Title = http.StatusGone, providerTitle(c)+" is shut down"
+		pe.Status, pe.Title = http.StatusGone, c.Title()+" is shut down"
 		pe.Message = "Cannot connect " + name + ": " + te.Gone + "."
 	case te.Class == tokenclient.Revoked:
-		pe.Message = "The provider refused the code. " + restart
+		pe.Message = "The provider refused the code. " + restart(name)
 		var why []string
 		for _, s := range []string{te.Code, te.Detail} {
 			if s != "" {
@@ -479,44 +508,6 @@ func stateKey(state string) string {
 }
 
 func cookieName(name string) string { return cookiePrefix + name }
-
-// cookiePath scopes the state cookie to the callback: the path of the configured redirect URL,
-// which is where the provider sends the browser back (behind a proxy it may differ from the
-// route).
-func cookiePath(c config.Connection) string {
-	if u, err := url.Parse(c.RedirectURL); err == nil && u.Path != "" {
-		return u.Path
-	}
-	return "/api/callback/" + c.Name
-}
-
-// secureCookie marks the cookie Secure when the callback is reached over https; a plain-http
-// localhost callback would never get a Secure cookie back.
-func secureCookie(c config.Connection) bool {
-	u, err := url.Parse(c.RedirectURL)
-	return err == nil && strings.EqualFold(u.Scheme, "https")
-}
-
-func providerTitle(c config.Connection) string {
-	switch {
-	case c.Preset.Title != "":
-		return c.Preset.Title
-	case c.Preset.Name != "":
-		return c.Preset.Name
-	}
-	return "the provider"
-}
-
-// minutes writes a TTL for people.
-func minutes(d time.Duration) string {
-	if d%time.Minute == 0 {
-		if d == time.Minute {
-			return "1 minute"
-		}
-		return fmt.Sprintf("%d minutes", d/time.Minute)
-	}
-	return d.String()
-}
 
 // requestSecrets are the request's values that must never be logged or shown: the code (the
 // authorization code on a callback, the function key on an authorize), the state and its cookie.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/store"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
@@ -76,9 +77,12 @@ func TestAuthorizeRedirect(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name+"?"+tt.query, func(t *testing.T) {
 			st := newFakeStore()
-			conns := map[string]Connection{}
-			for name, c := range testConnections() {
-				conns[name] = Connection{Config: c, Client: tokenclient.New(c, tokenclient.NewHTTPClient(time.Second), time.Now)}
+			var conns []*connection.Connection
+			for _, c := range testConnections() {
+				conns = append(conns, resolve(c, tokenclient.New(tokenclient.Options{
+					Preset: c.Preset, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+					Scopes: c.Scopes, RedirectURL: c.RedirectURL, Timeout: time.Second,
+				})))
 			}
 			h := New(Options{Store: st, Connections: conns, Now: func() time.Time { return t0 }, Log: zerolog.Nop()})
 			mux := http.NewServeMux()
@@ -109,7 +113,7 @@ func TestAuthorizeRedirect(t *testing.T) {
 				t.Errorf("redirect mentions the request's Host")
 			}
 			q := loc.Query()
-			if got, want := q.Get("redirect_uri"), conns[tt.name].Config.RedirectURL; got != want {
+			if got, want := q.Get("redirect_uri"), testConnections()[tt.name].RedirectURL; got != want {
 				t.Errorf("redirect_uri = %q; want %q", got, want)
 			}
 			state := q.Get("state")
@@ -693,7 +697,8 @@ func TestCallbackRefreshToken(t *testing.T) {
 	}{
 		{name: "google without refresh token", conn: "google", wantWarning: true},
 		{name: "google with one", conn: "google", refresh: refreshToken},
-		{name: "lifetime from the preset", conn: "spotifyish", refresh: refreshToken, wantExpiry: t0.Add(180 * 24 * time.Hour)},
+		// The preset's lifetime is applied by the token client (tokenclient's
+		// TestExchangeRefreshLifetime); the Callback stores what the client reports.
 		{name: "lifetime from the response", conn: "spotifyish", refresh: refreshToken,
 			refreshExpiry: t0.Add(24 * time.Hour), wantExpiry: t0.Add(24 * time.Hour)},
 	}

@@ -3,6 +3,7 @@ package consent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/freshtoken/freshtoken/internal/config"
+	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/store"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
@@ -162,6 +163,11 @@ func (f *fakeExchanger) Exchange(_ context.Context, code, verifier string) (*tok
 	return &tok, nil
 }
 
+// Refresh is never called by consent.
+func (f *fakeExchanger) Refresh(context.Context, string) (*tokenclient.Token, error) {
+	return nil, errors.New("consent never refreshes")
+}
+
 func (f *fakeExchanger) callCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -220,7 +226,16 @@ type env struct {
 	states []string
 }
 
-func testConnections() map[string]config.Connection {
+// testSettings are what the settings say of one connection.
+type testSettings struct {
+	Name                   string
+	Preset                 provider.Preset
+	ClientID, ClientSecret string
+	Scopes                 []string
+	RedirectURL            string
+}
+
+func testConnections() map[string]testSettings {
 	google, _ := provider.Lookup("google")
 	strava, _ := provider.Lookup("strava")
 	fitbit, _ := provider.Lookup("fitbit")
@@ -229,7 +244,7 @@ func testConnections() map[string]config.Connection {
 		AuthStyle: oauth2.AuthStyleInHeader, ScopeSeparator: " ",
 		RefreshTokenLifetime: 180 * 24 * time.Hour, RefreshLifetimeFromConsent: true,
 	}
-	return map[string]config.Connection{
+	return map[string]testSettings{
 		"google": {Name: "google", Preset: google, ClientID: "google-client", ClientSecret: clientSecret,
 			Scopes: []string{"email", sleepScope}, RedirectURL: googleRedirect},
 		"strava": {Name: "strava", Preset: strava, ClientID: "12345", ClientSecret: clientSecret,
@@ -250,7 +265,7 @@ func newEnv(t testing.TB) *env {
 		clock: &clock{t: t0},
 		logs:  &syncBuffer{},
 	}
-	conns := map[string]Connection{}
+	var conns []*connection.Connection
 	for name, c := range testConnections() {
 		ex := &fakeExchanger{
 			pkce:     c.Preset.PKCE,
@@ -261,7 +276,7 @@ func newEnv(t testing.TB) *env {
 			},
 		}
 		e.ex[name] = ex
-		conns[name] = Connection{Config: c, Client: ex}
+		conns = append(conns, resolve(c, ex))
 	}
 	e.h = New(Options{
 		Store:       e.store,
@@ -272,6 +287,14 @@ func newEnv(t testing.TB) *env {
 	e.h.Register(e.mux)
 	t.Cleanup(func() { e.noSecrets("the log", e.logs.String()) })
 	return e
+}
+
+// resolve is the connection the handler wiring makes of c, with client as its token client.
+func resolve(c testSettings, client tokenclient.Provider) *connection.Connection {
+	return &connection.Connection{
+		Name: c.Name, Preset: c.Preset, Scopes: c.Scopes, RedirectURL: c.RedirectURL,
+		AuthorizeURL: "https://freshtoken.example/api/authorize/" + c.Name, Client: client,
+	}
 }
 
 // secrets lists every secret the handler has seen, labelled for messages that never print them.

@@ -44,6 +44,27 @@ var (
 type InvokeRequest struct {
 	Data     map[string]json.RawMessage `json:"Data"`
 	Metadata map[string]json.RawMessage `json:"Metadata"`
+	// InvocationID is the host's X-Azure-Functions-InvocationId header (a GUID), set by Decode.
+	// It is empty when the header is missing, longer than MaxInvocationIDLen, or holds anything
+	// but hex digits and '-', so it is always safe to log and echo.
+	InvocationID string `json:"-"`
+}
+
+// MaxInvocationIDLen bounds an accepted invocation id; a GUID has 36 characters.
+const MaxInvocationIDLen = 64
+
+// invocationID returns the header value when it looks like an id the host generates, else "".
+func invocationID(v string) string {
+	if v == "" || len(v) > MaxInvocationIDLen {
+		return ""
+	}
+	for i := range len(v) {
+		c := v[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' || c == '-') {
+			return ""
+		}
+	}
+	return v
 }
 
 // InvokeResponse is the body the handler returns. Each Logs entry is logged by the host at
@@ -67,7 +88,8 @@ type decodeError struct {
 func (e *decodeError) Error() string        { return e.msg }
 func (e *decodeError) Is(target error) bool { return target == e.kind }
 
-// Decode reads an invocation body of at most limit bytes (DefaultLimit when limit <= 0).
+// Decode reads an invocation body of at most limit bytes (DefaultLimit when limit <= 0),
+// and records the invocation id header (see InvokeRequest.InvocationID).
 // It works with chunked bodies (the host sends no Content-Length) and requires a JSON object.
 // Errors match ErrTooLarge or ErrMalformed, or wrap the read error; they name the problem and,
 // since invocation payloads can carry request data, never echo the body.
@@ -92,7 +114,12 @@ func Decode(r *http.Request, limit int64) (InvokeRequest, error) {
 	if int64(len(body)) > limit {
 		return InvokeRequest{}, &decodeError{ErrTooLarge, fmt.Sprintf("invocation body exceeds %d bytes", limit)}
 	}
-	return decodeBody(body)
+	req, err := decodeBody(body)
+	if err != nil {
+		return InvokeRequest{}, err
+	}
+	req.InvocationID = invocationID(r.Header.Get(HeaderInvocationID))
+	return req, nil
 }
 
 func decodeBody(body []byte) (InvokeRequest, error) {

@@ -124,6 +124,49 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+func TestDecodeInvocationID(t *testing.T) {
+	const guid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+	tests := []struct {
+		name   string
+		header []string // values of X-Azure-Functions-InvocationId; nil: no header
+		body   string
+		want   string
+	}{
+		{name: "host GUID", header: []string{guid}, want: guid},
+		{name: "upper-case GUID", header: []string{strings.ToUpper(guid)}, want: strings.ToUpper(guid)},
+		{name: "missing", want: ""},
+		{name: "empty", header: []string{""}, want: ""},
+		{name: "first of two headers", header: []string{guid, "abc"}, want: guid},
+		{name: "log injection", header: []string{guid + "\n{\"level\":\"error\"}"}, want: ""},
+		{name: "markup", header: []string{"<script>alert(1)</script>"}, want: ""},
+		{name: "spaces", header: []string{"0f8fad5b d9cb"}, want: ""},
+		{name: "not hex", header: []string{"access-token-xyz"}, want: ""},
+		{name: "non-ASCII", header: []string{"0f8fad5b\u00e9"}, want: ""},
+		{name: "at the length bound", header: []string{strings.Repeat("a", MaxInvocationIDLen)}, want: strings.Repeat("a", MaxInvocationIDLen)},
+		{name: "too long", header: []string{strings.Repeat("a", MaxInvocationIDLen+1)}, want: ""},
+		{name: "not taken from the body", body: `{"InvocationID":"` + guid + `","invocationId":"` + guid + `"}`, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := tt.body
+			if body == "" {
+				body = examplePayload
+			}
+			r := newRequest(body)
+			for _, v := range tt.header {
+				r.Header.Add(HeaderInvocationID, v)
+			}
+			got, err := Decode(r, 0)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if got.InvocationID != tt.want {
+				t.Errorf("InvocationID = %q; want %q", got.InvocationID, tt.want)
+			}
+		})
+	}
+}
+
 func TestDecodeReadError(t *testing.T) {
 	boom := errors.New("connection reset")
 	_, err := Decode(chunked(iotest.ErrReader(boom)), 0)
@@ -184,6 +227,7 @@ func TestDecodeChunkedOverHTTP(t *testing.T) {
 	req.ContentLength = -1
 	req.TransferEncoding = []string{"chunked"}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set(HeaderInvocationID, "0f8fad5b-d9cb-469f-a165-70867728950e")
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -196,6 +240,9 @@ func TestDecodeChunkedOverHTTP(t *testing.T) {
 	}
 	if r.err != nil {
 		t.Fatalf("Decode: %v", r.err)
+	}
+	if r.req.InvocationID != "0f8fad5b-d9cb-469f-a165-70867728950e" {
+		t.Errorf("InvocationID = %q; want the header's GUID", r.req.InvocationID)
 	}
 	if _, _, err := r.req.Timer("timer"); err != nil {
 		t.Errorf("Timer: %v", err)

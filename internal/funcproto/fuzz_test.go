@@ -6,10 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // FuzzDecodeTimer feeds arbitrary bodies through the whole timer path: Decode, Timer,
-// InvocationInfo and Write. Nothing may panic, every error and warning must say something, and
+// Retry and Write. Nothing may panic, every error and warning must say something, and
 // Write must still produce a JSON object. Seeds live in testdata/fuzz/FuzzDecodeTimer.
 func FuzzDecodeTimer(f *testing.F) {
 	f.Add([]byte(examplePayload))
@@ -32,15 +33,17 @@ func FuzzDecodeTimer(f *testing.F) {
 				t.Fatalf("warning %d is empty", i)
 			}
 		}
-		if info.ScheduleStatus == nil && (!info.Last.IsZero() || !info.Next.IsZero()) {
-			t.Fatalf("Last/Next set without a ScheduleStatus: %+v", info)
+		for _, tm := range []time.Time{info.Last, info.Next} {
+			if !tm.IsZero() && tm.Location() != time.UTC {
+				t.Fatalf("Last/Next not in UTC: %+v", info)
+			}
 		}
-		method, now, retry, maxRetry := req.InvocationInfo()
+		retry := req.Retry()
 
 		rec := httptest.NewRecorder()
 		Write(rec, http.StatusOK, InvokeResponse{
-			Logs:        append(warnings, method),
-			ReturnValue: map[string]any{"now": now, "retry": retry, "max": maxRetry, "info": info},
+			Logs:        warnings,
+			ReturnValue: map[string]any{"retry": retry, "info": info},
 		})
 		var out map[string]json.RawMessage
 		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out == nil {

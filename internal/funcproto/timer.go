@@ -11,30 +11,20 @@ import (
 	"time"
 )
 
-// TimerInfo is a timer trigger's Data value:
+// TimerInfo is what the product reads from a timer trigger's Data value
 //
-//	{"Schedule":{"AdjustForDST":true},
-//	 "ScheduleStatus":{"Last":"...","Next":"...","LastUpdated":"..."},"IsPastDue":false}
+//	{"Schedule":{...},"ScheduleStatus":{"Last":"...","Next":"...",...},"IsPastDue":false}
+//
+// Other fields the host sends are ignored.
 type TimerInfo struct {
-	// ScheduleStatus is nil when the host sent null or nothing: it does so when useMonitor is
-	// false in function.json or the schedule fires more than once a minute.
-	ScheduleStatus *ScheduleStatus
 	// IsPastDue: the host found this occurrence overdue (it was down, or a run overran).
-	IsPastDue    bool
-	AdjustForDST bool
-	// Last and Next copy ScheduleStatus (zero when it is nil), in UTC. Last is zero on the very
-	// first run, which the host sends as 0001-01-01T00:00:00+00:00.
+	IsPastDue bool
+	// Last and Next are the previous and next scheduled occurrences, in UTC. Each is zero when
+	// the host sent no ScheduleStatus (it sends null when useMonitor is false in function.json
+	// or the schedule fires more than once a minute), on the very first run for Last (the host
+	// sends 0001-01-01T00:00:00+00:00), and when the value did not parse.
 	Last, Next time.Time
 }
-
-// ScheduleStatus is the host's record of the schedule (a blob in AzureWebJobsStorage).
-// Times are UTC; a time the host sent in a form that did not parse is zero.
-type ScheduleStatus struct {
-	Last, Next, LastUpdated time.Time
-}
-
-// FirstRun reports whether the host says this schedule has never run before.
-func (t TimerInfo) FirstRun() bool { return t.ScheduleStatus != nil && t.Last.IsZero() }
 
 // Timer interprets Data[binding] (matched case-insensitively) as a timer trigger value.
 //
@@ -64,23 +54,12 @@ func (r InvokeRequest) Timer(binding string) (TimerInfo, []string, error) {
 		return info, w.list, nil
 	}
 	info.IsPastDue = w.boolean(obj, "IsPastDue")
-	if sched, ok := lookup(obj, "Schedule"); ok {
-		if so, kind := object(sched); so != nil {
-			info.AdjustForDST = w.boolean(so, "AdjustForDST")
-		} else if kind != "null" {
-			w.add("Schedule", "is a JSON %s, want an object; ignored", kind)
-		}
-	}
 	if st, ok := lookup(obj, "ScheduleStatus"); ok {
 		so, kind := object(st)
 		switch {
 		case so != nil:
-			info.ScheduleStatus = &ScheduleStatus{
-				Last:        w.timestamp(so, "ScheduleStatus.Last"),
-				Next:        w.timestamp(so, "ScheduleStatus.Next"),
-				LastUpdated: w.timestamp(so, "ScheduleStatus.LastUpdated"),
-			}
-			info.Last, info.Next = info.ScheduleStatus.Last, info.ScheduleStatus.Next
+			info.Last = w.timestamp(so, "ScheduleStatus.Last")
+			info.Next = w.timestamp(so, "ScheduleStatus.Next")
 		case kind != "null":
 			w.add("ScheduleStatus", "is a JSON %s, want an object or null; treated as null", kind)
 		}
@@ -88,24 +67,28 @@ func (r InvokeRequest) Timer(binding string) (TimerInfo, []string, error) {
 	return info, w.list, nil
 }
 
-// InvocationInfo reads Metadata.sys.MethodName and .UtcNow and, present when function.json has
-// a retry policy, Metadata.RetryContext.RetryCount and .MaxRetryCount (0 on the first attempt).
-// Missing or unreadable values are zero: none of them should decide whether an invocation runs.
-func (r InvokeRequest) InvocationInfo() (methodName string, utcNow time.Time, retryCount, maxRetry int) {
-	w := &warner{} // warnings are dropped: these values are informational
-	if raw, ok := lookup(r.Metadata, "sys"); ok {
-		if sys, _ := object(raw); sys != nil {
-			methodName = w.str(sys, "MethodName")
-			utcNow = w.timestamp(sys, "UtcNow")
-		}
+// Retry is the attempt an invocation is, from Metadata.RetryContext.
+type Retry struct {
+	// Count is 0 on the first attempt. Max is the retry policy's maxRetryCount (-1 means
+	// unlimited); both are 0 when function.json has no retry policy.
+	Count, Max int
+}
+
+// Retry reads Metadata.RetryContext.RetryCount and .MaxRetryCount, which the host sends from
+// the first attempt when function.json has a retry policy. Missing or unreadable values are
+// zero: they are informational and must never decide whether an invocation runs.
+func (r InvokeRequest) Retry() Retry {
+	var rt Retry
+	raw, ok := lookup(r.Metadata, "RetryContext")
+	if !ok {
+		return rt
 	}
-	if raw, ok := lookup(r.Metadata, "RetryContext"); ok {
-		if rc, _ := object(raw); rc != nil {
-			retryCount = w.integer(rc, "RetryCount")
-			maxRetry = w.integer(rc, "MaxRetryCount")
-		}
+	if rc, _ := object(raw); rc != nil {
+		w := &warner{} // warnings are dropped: these values are informational
+		rt.Count = w.integer(rc, "RetryCount")
+		rt.Max = w.integer(rc, "MaxRetryCount")
 	}
-	return methodName, utcNow, retryCount, maxRetry
+	return rt
 }
 
 // peel undoes the host's double encoding: while raw is a JSON string whose content is itself
@@ -210,22 +193,6 @@ func (w *warner) integer(m map[string]json.RawMessage, field string) int {
 	}
 	w.add(field, "not an integer; using 0")
 	return 0
-}
-
-func (w *warner) str(m map[string]json.RawMessage, field string) string {
-	raw, ok := lookup(m, field)
-	if !ok {
-		return ""
-	}
-	raw = peel(raw)
-	var s string
-	if jsonKind(raw) == "string" && json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	if jsonKind(raw) != "null" {
-		w.add(field, "not a string; ignored")
-	}
-	return ""
 }
 
 // timestamp reads a time leniently (see parseTime); absent or null gives zero silently.

@@ -27,44 +27,29 @@ func mustDecode(t *testing.T, body string) InvokeRequest {
 }
 
 func TestTimer(t *testing.T) {
-	status := func(last, next, updated time.Time) *ScheduleStatus {
-		return &ScheduleStatus{Last: last, Next: next, LastUpdated: updated}
-	}
 	ten, quarterPast := utc(2024, 5, 1, 10, 0, 0, 0), utc(2024, 5, 1, 10, 15, 0, 0)
 	tests := []struct {
 		name         string
 		req          InvokeRequest
 		binding      string
 		want         TimerInfo
-		wantFirstRun bool
 		wantWarnings []string // substrings, one per expected warning, in order
 	}{
 		{
 			name: "host example",
 			req:  mustDecode(t, examplePayload),
-			want: TimerInfo{
-				ScheduleStatus: status(ten, quarterPast, ten),
-				AdjustForDST:   true,
-				Last:           ten,
-				Next:           quarterPast,
-			},
+			want: TimerInfo{Last: ten, Next: quarterPast},
 		},
 		{
 			name: "first run",
 			req: mustDecode(t, `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},
 				"ScheduleStatus":{"Last":"0001-01-01T00:00:00+00:00","Next":"2024-05-01T10:15:00+00:00","LastUpdated":"0001-01-01T00:00:00+00:00"},
 				"IsPastDue":false}},"Metadata":{}}`),
-			want: TimerInfo{
-				ScheduleStatus: status(time.Time{}, quarterPast, time.Time{}),
-				AdjustForDST:   true,
-				Next:           quarterPast,
-			},
-			wantFirstRun: true,
+			want: TimerInfo{Next: quarterPast},
 		},
 		{
 			name: "ScheduleStatus null",
 			req:  mustDecode(t, `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}}}`),
-			want: TimerInfo{AdjustForDST: true},
 		},
 		{
 			name: "past due, fields missing",
@@ -79,65 +64,57 @@ func TestTimer(t *testing.T) {
 			name: "lower-case names and binding",
 			req: InvokeRequest{Data: map[string]json.RawMessage{"TIMER": json.RawMessage(
 				`{"schedulestatus":{"last":"2024-05-01T10:00:00Z","next":"2024-05-01T10:15:00Z"},"ispastdue":true}`)}},
-			want: TimerInfo{ScheduleStatus: status(ten, quarterPast, time.Time{}), IsPastDue: true, Last: ten, Next: quarterPast},
+			want: TimerInfo{IsPastDue: true, Last: ten, Next: quarterPast},
 		},
 		{
 			name: "values JSON-encoded twice",
 			req: timerData(`{"ScheduleStatus":{"Last":"\"2024-05-01T10:00:00+00:00\"","Next":"\"2024-05-01T10:15:00.0000000+00:00\""},
 				"IsPastDue":"\"True\"","Schedule":"{\"AdjustForDST\":\"true\"}"}`),
-			want: TimerInfo{ScheduleStatus: status(ten, quarterPast, time.Time{}), IsPastDue: true, AdjustForDST: true, Last: ten, Next: quarterPast},
+			want: TimerInfo{IsPastDue: true, Last: ten, Next: quarterPast},
 		},
 		{
 			name: "whole binding JSON-encoded as a string",
 			req:  timerData(`"{\"ScheduleStatus\":{\"Last\":\"2024-05-01T10:00:00+00:00\"},\"IsPastDue\":true}"`),
-			want: TimerInfo{ScheduleStatus: status(ten, time.Time{}, time.Time{}), IsPastDue: true, Last: ten},
+			want: TimerInfo{IsPastDue: true, Last: ten},
 		},
 		{
 			name: "seven-digit fractions, offsets, odd separators",
 			req: timerData(`{"ScheduleStatus":{"Last":"2024-05-01T12:00:00.1234567+02:00","Next":"2024-05-01 10:15:00.5Z",
 				"LastUpdated":"2024-05-01T10:00:00+0000"}}`),
 			want: TimerInfo{
-				ScheduleStatus: status(utc(2024, 5, 1, 10, 0, 0, 123456700), utc(2024, 5, 1, 10, 15, 0, 500000000), ten),
-				Last:           utc(2024, 5, 1, 10, 0, 0, 123456700),
-				Next:           utc(2024, 5, 1, 10, 15, 0, 500000000),
+				Last: utc(2024, 5, 1, 10, 0, 0, 123456700),
+				Next: utc(2024, 5, 1, 10, 15, 0, 500000000),
 			},
 		},
 		{
 			name: "no offset: assumed UTC with a warning",
 			req:  timerData(`{"ScheduleStatus":{"Last":"2024-05-01T10:00:00","Next":"2024-05-01T10:15:00.0000001"}}`),
 			want: TimerInfo{
-				ScheduleStatus: status(ten, utc(2024, 5, 1, 10, 15, 0, 100), time.Time{}),
-				Last:           ten,
-				Next:           utc(2024, 5, 1, 10, 15, 0, 100),
+				Last: ten,
+				Next: utc(2024, 5, 1, 10, 15, 0, 100),
 			},
 			wantWarnings: []string{"ScheduleStatus.Last: timestamp \"2024-05-01T10:00:00\" has no UTC offset", "ScheduleStatus.Next"},
 		},
 		{
 			name:         ".NET and Microsoft JSON date forms",
 			req:          timerData(`{"ScheduleStatus":{"Last":"5/1/2024 10:00:00 AM","Next":"/Date(1714558500000)/","LastUpdated":"05/01/2024 10:00:00"}}`),
-			want:         TimerInfo{ScheduleStatus: status(ten, quarterPast, ten), Last: ten, Next: quarterPast},
-			wantWarnings: []string{"Last: timestamp", "LastUpdated: timestamp"},
+			want:         TimerInfo{Last: ten, Next: quarterPast},
+			wantWarnings: []string{"Last: timestamp"},
 		},
 		{
 			name: "MinValue with an offset is still no time",
 			req:  timerData(`{"ScheduleStatus":{"Last":"0001-01-01T00:00:00+01:00","Next":"0001-01-01T00:00:00"}}`),
-			want: TimerInfo{ScheduleStatus: status(time.Time{}, time.Time{}, time.Time{})},
 			// "no offset" is not worth a warning for a value that means "never".
-			wantFirstRun: true,
 		},
 		{
 			name: "garbage timestamps become zero with warnings",
 			req: timerData(`{"ScheduleStatus":{"Last":"yesterday at ten","Next":1714558500,"LastUpdated":"2024-13-45T99:00:00Z"},
 				"IsPastDue":"maybe","Schedule":[1]}`),
-			want: TimerInfo{ScheduleStatus: status(time.Time{}, time.Time{}, time.Time{})},
 			wantWarnings: []string{
 				"IsPastDue: not a boolean",
-				"Schedule: is a JSON array",
 				`ScheduleStatus.Last: unparsable timestamp "yesterday at ten"`,
 				"ScheduleStatus.Next: a JSON number is not a timestamp",
-				"ScheduleStatus.LastUpdated: unparsable timestamp",
 			},
-			wantFirstRun: true,
 		},
 		{
 			name:         "ScheduleStatus of the wrong kind",
@@ -187,9 +164,6 @@ func TestTimer(t *testing.T) {
 				t.Fatalf("Timer: got error %v; want nil", err)
 			}
 			checkTimerInfo(t, got, tt.want)
-			if got.FirstRun() != tt.wantFirstRun {
-				t.Errorf("FirstRun() = %v; want %v", got.FirstRun(), tt.wantFirstRun)
-			}
 			if len(warnings) != len(tt.wantWarnings) {
 				t.Fatalf("warnings = %q; want %d matching %q", warnings, len(tt.wantWarnings), tt.wantWarnings)
 			}
@@ -204,25 +178,16 @@ func TestTimer(t *testing.T) {
 
 func checkTimerInfo(t *testing.T, got, want TimerInfo) {
 	t.Helper()
-	if (got.ScheduleStatus == nil) != (want.ScheduleStatus == nil) {
-		t.Fatalf("ScheduleStatus = %+v; want %+v", got.ScheduleStatus, want.ScheduleStatus)
-	}
-	if want.ScheduleStatus != nil {
-		g, w := got.ScheduleStatus, want.ScheduleStatus
-		for _, f := range []struct {
-			name      string
-			got, want time.Time
-		}{{"Last", g.Last, w.Last}, {"Next", g.Next, w.Next}, {"LastUpdated", g.LastUpdated, w.LastUpdated}} {
-			if !f.got.Equal(f.want) || f.got.Location() != time.UTC {
-				t.Errorf("ScheduleStatus.%s = %v; want %v (UTC)", f.name, f.got, f.want)
-			}
+	for _, f := range []struct {
+		name      string
+		got, want time.Time
+	}{{"Last", got.Last, want.Last}, {"Next", got.Next, want.Next}} {
+		if !f.got.Equal(f.want) || f.got.Location() != time.UTC {
+			t.Errorf("%s = %v; want %v (UTC)", f.name, f.got, f.want)
 		}
 	}
-	if !got.Last.Equal(want.Last) || !got.Next.Equal(want.Next) {
-		t.Errorf("Last, Next = %v, %v; want %v, %v", got.Last, got.Next, want.Last, want.Next)
-	}
-	if got.IsPastDue != want.IsPastDue || got.AdjustForDST != want.AdjustForDST {
-		t.Errorf("IsPastDue, AdjustForDST = %v, %v; want %v, %v", got.IsPastDue, got.AdjustForDST, want.IsPastDue, want.AdjustForDST)
+	if got.IsPastDue != want.IsPastDue {
+		t.Errorf("IsPastDue = %v; want %v", got.IsPastDue, want.IsPastDue)
 	}
 }
 
@@ -237,54 +202,52 @@ func TestTimerValueNotJSON(t *testing.T) {
 	}
 }
 
-func TestInvocationInfo(t *testing.T) {
+func TestRetry(t *testing.T) {
 	tests := []struct {
-		name                    string
-		req                     InvokeRequest
-		wantMethod              string
-		wantNow                 time.Time
-		wantRetry, wantMaxRetry int
+		name string
+		req  InvokeRequest
+		want Retry
 	}{
-		{
-			name:       "host example",
-			req:        mustDecode(t, examplePayload),
-			wantMethod: "RefreshTimer",
-			wantNow:    utc(2024, 5, 1, 10, 15, 0, 15432100),
-		},
+		{name: "host example", req: mustDecode(t, examplePayload)},
 		{
 			name: "retry policy",
 			req: mustDecode(t, `{"Data":{},"Metadata":{"sys":{"MethodName":"RefreshTimer","UtcNow":"2024-05-01T10:15:00Z"},
 				"RetryContext":{"RetryCount":2,"MaxRetryCount":5,"Exception":null}}}`),
-			wantMethod: "RefreshTimer", wantNow: quarter(), wantRetry: 2, wantMaxRetry: 5,
+			want: Retry{Count: 2, Max: 5},
 		},
 		{
-			name: "values JSON-encoded twice",
-			req: mustDecode(t, `{"Metadata":{"sys":"{\"MethodName\":\"\\\"RefreshTimer\\\"\",\"UtcNow\":\"\\\"2024-05-01T10:15:00Z\\\"\"}",
-				"RetryContext":{"RetryCount":"\"1\"","MaxRetryCount":"3"}}}`),
-			wantMethod: "RefreshTimer", wantNow: quarter(), wantRetry: 1, wantMaxRetry: 3,
+			name: "RetryContext JSON-encoded as a string",
+			req:  mustDecode(t, `{"Metadata":{"RetryContext":"{\"RetryCount\":\"\\\"1\\\"\",\"MaxRetryCount\":\"3\"}"}}`),
+			want: Retry{Count: 1, Max: 3},
 		},
 		{
-			name:       "case-insensitive, float counts",
-			req:        mustDecode(t, `{"metadata":{"SYS":{"methodname":"RefreshTimer"},"retrycontext":{"retrycount":1.0,"maxretrycount":4}}}`),
-			wantMethod: "RefreshTimer", wantRetry: 1, wantMaxRetry: 4,
+			name: "counts JSON-encoded twice",
+			req:  mustDecode(t, `{"Metadata":{"RetryContext":{"RetryCount":"\"1\"","MaxRetryCount":"3"}}}`),
+			want: Retry{Count: 1, Max: 3},
+		},
+		{
+			name: "case-insensitive, float counts",
+			req:  mustDecode(t, `{"metadata":{"SYS":{"methodname":"RefreshTimer"},"retrycontext":{"retrycount":1.0,"maxretrycount":4}}}`),
+			want: Retry{Count: 1, Max: 4},
+		},
+		{
+			name: "unlimited retries",
+			req:  mustDecode(t, `{"Metadata":{"RetryContext":{"RetryCount":7,"MaxRetryCount":-1}}}`),
+			want: Retry{Count: 7, Max: -1},
 		},
 		{
 			name: "garbage is zero",
-			req: mustDecode(t, `{"Metadata":{"sys":{"MethodName":7,"UtcNow":"now"},
-				"RetryContext":{"RetryCount":"many","MaxRetryCount":1e300}}}`),
+			req:  mustDecode(t, `{"Metadata":{"RetryContext":{"RetryCount":"many","MaxRetryCount":1e300}}}`),
 		},
+		{name: "RetryContext of the wrong kind", req: mustDecode(t, `{"Metadata":{"RetryContext":[2,5]}}`)},
 		{name: "no metadata", req: mustDecode(t, `{"Data":{}}`)},
 		{name: "null metadata entries", req: mustDecode(t, `{"Metadata":{"sys":null,"RetryContext":null}}`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			method, now, retry, maxRetry := tt.req.InvocationInfo()
-			if method != tt.wantMethod || !now.Equal(tt.wantNow) || retry != tt.wantRetry || maxRetry != tt.wantMaxRetry {
-				t.Errorf("InvocationInfo() = %q, %v, %d, %d; want %q, %v, %d, %d",
-					method, now, retry, maxRetry, tt.wantMethod, tt.wantNow, tt.wantRetry, tt.wantMaxRetry)
+			if got := tt.req.Retry(); got != tt.want {
+				t.Errorf("Retry() = %+v; want %+v", got, tt.want)
 			}
 		})
 	}
 }
-
-func quarter() time.Time { return utc(2024, 5, 1, 10, 15, 0, 0) }

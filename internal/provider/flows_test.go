@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/freshtoken/freshtoken/internal/config"
+	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/consent"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/refresh"
@@ -70,7 +70,7 @@ func (te *tokenEndpoint) count() int {
 }
 
 // conn is a connection of the named preset whose token endpoint is tokenURL.
-func conn(t *testing.T, name, preset, tokenURL string, scopes ...string) config.Connection {
+func conn(t *testing.T, name, preset, tokenURL string, scopes ...string) *connection.Connection {
 	t.Helper()
 	p, ok := provider.Lookup(preset)
 	if !ok {
@@ -79,9 +79,14 @@ func conn(t *testing.T, name, preset, tokenURL string, scopes ...string) config.
 	if tokenURL != "" {
 		p.TokenURL = tokenURL
 	}
-	return config.Connection{
-		Name: name, Preset: p, ClientID: "client-" + name, ClientSecret: clientSecret,
-		Scopes: scopes, RedirectURL: "https://freshtoken.example/api/callback/" + name,
+	redirect := "https://freshtoken.example/api/callback/" + name
+	return &connection.Connection{
+		Name: name, Preset: p, Scopes: scopes, RedirectURL: redirect,
+		AuthorizeURL: "https://freshtoken.example/api/authorize/" + name,
+		Client: tokenclient.For(tokenclient.Options{
+			Preset: p, ClientID: "client-" + name, ClientSecret: clientSecret, Scopes: scopes,
+			RedirectURL: redirect, Timeout: 2 * time.Second, Now: clock,
+		}),
 	}
 }
 
@@ -133,13 +138,9 @@ func (s *consentStore) SaveConsent(_ context.Context, name string, t store.Token
 }
 
 // consentFlow serves Authorize and Callback for the connections.
-func consentFlow(t *testing.T, st consent.Store, conns ...consent.Connection) *http.ServeMux {
+func consentFlow(t *testing.T, st consent.Store, conns ...*connection.Connection) *http.ServeMux {
 	t.Helper()
-	m := map[string]consent.Connection{}
-	for _, c := range conns {
-		m[c.Config.Name] = c
-	}
-	h := consent.New(consent.Options{Store: st, Connections: m, Now: clock, Log: zerolog.Nop()})
+	h := consent.New(consent.Options{Store: st, Connections: conns, Now: clock, Log: zerolog.Nop()})
 	mux := http.NewServeMux()
 	h.Register(mux)
 	return mux
@@ -185,7 +186,7 @@ func checkNoSecret(t *testing.T, what, text string) {
 func TestFitbitAuthorizeIsGone(t *testing.T) {
 	te := newTokenEndpoint(t, http.StatusGone, fitbit410)
 	c := conn(t, "steps", "fitbit", te.URL)
-	mux := consentFlow(t, newConsentStore(), consent.Connection{Config: c, Client: tokenclient.For(c, tokenclient.NewHTTPClient(2*time.Second), clock)})
+	mux := consentFlow(t, newConsentStore(), c)
 
 	w := get(mux, "/api/authorize/steps")
 	if w.Code != http.StatusGone {
@@ -210,10 +211,10 @@ func TestFitbitAuthorizeIsGone(t *testing.T) {
 func TestFitbitCallbackMeetsGone(t *testing.T) {
 	te := newTokenEndpoint(t, http.StatusGone, fitbit410)
 	c := conn(t, "steps", "fitbit", te.URL)
-	started := c
+	started := *c
 	started.Preset.Gone = "" // what Authorize saw
 	st := newConsentStore()
-	mux := consentFlow(t, st, consent.Connection{Config: started, Client: tokenclient.For(c, tokenclient.NewHTTPClient(2*time.Second), clock)})
+	mux := consentFlow(t, st, &started)
 
 	w := signIn(t, mux, "steps")
 	if w.Code != http.StatusGone {
@@ -275,14 +276,11 @@ func (s *refreshStore) SetStatus(_ context.Context, c *store.Record, st store.St
 	return nil
 }
 
-func pass(t *testing.T, st *refreshStore, c config.Connection) refresh.Result {
+func pass(t *testing.T, st *refreshStore, c *connection.Connection) refresh.Result {
 	t.Helper()
 	r := refresh.New(refresh.Options{
 		Store: st, Now: clock, Log: zerolog.Nop(), Owner: "flows-test",
-		Connections: []refresh.Connection{{
-			Name: c.Name, Preset: c.Preset, AuthorizeURL: "https://freshtoken.example/api/authorize/" + c.Name,
-			Client: tokenclient.For(c, tokenclient.NewHTTPClient(2*time.Second), clock),
-		}},
+		Connections: []*connection.Connection{c},
 	})
 	rep := r.Run(context.Background())
 	if rep.Err != nil || len(rep.Results) != 1 {
@@ -302,7 +300,7 @@ func TestFitbitRefreshMeetsGone(t *testing.T) {
 	st := &refreshStore{conns: map[string]*store.Record{"steps": sc}}
 
 	res := pass(t, st, c)
-	if res.Outcome != refresh.Failed || res.Class != string(tokenclient.Revoked) {
+	if res.Outcome != refresh.Failed || res.Class != refresh.ClassRevoked {
 		t.Errorf("got %s (%s); want failed (revoked)", res.Outcome, res.Class)
 	}
 	line := res.Line()
@@ -326,7 +324,7 @@ func TestPolarConnectsWithoutRefreshToken(t *testing.T) {
 	te := newTokenEndpoint(t, http.StatusOK, `{"access_token":"`+accessToken+`","token_type":"bearer","expires_in":31535999,"x_user_id":10000000}`)
 	c := conn(t, "polar", "polar", te.URL, "accesslink.read_all")
 	st := newConsentStore()
-	mux := consentFlow(t, st, consent.Connection{Config: c, Client: tokenclient.For(c, tokenclient.NewHTTPClient(2*time.Second), clock)})
+	mux := consentFlow(t, st, c)
 
 	w := signIn(t, mux, "polar")
 	if w.Code != http.StatusOK {
@@ -378,7 +376,7 @@ func TestWithingsExpiredCodeOnCallback(t *testing.T) {
 	te := newTokenEndpoint(t, http.StatusOK, `{"status":503,"body":{},"error":"Invalid Params: invalid code"}`)
 	c := conn(t, "scale", "withings", te.URL, "user.metrics")
 	st := newConsentStore()
-	mux := consentFlow(t, st, consent.Connection{Config: c, Client: tokenclient.For(c, tokenclient.NewHTTPClient(2*time.Second), clock)})
+	mux := consentFlow(t, st, c)
 
 	w := signIn(t, mux, "scale")
 	if w.Code < 400 {

@@ -418,3 +418,17 @@ func (p Preset) clone() Preset {
 	p.RequiredScopes = slices.Clone(p.RequiredScopes)
 	return p
 }
+
+// SplitScopes splits a scope list written with spaces, commas or both, dropping empty parts and
+// repeats. It reads settings, token answers and redirect parameters alike.
+func SplitScopes(s string) []string {
+	var scopes []string
+	for _, sc := range strings.FieldsFunc(s, func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r'
+	}) {
+		if !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	return scopes
+}

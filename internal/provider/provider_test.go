@@ -160,3 +160,21 @@ func TestLookupReturnsCopies(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitScopes(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"a b", []string{"a", "b"}},
+		{"read,activity:read_all", []string{"read", "activity:read_all"}},
+		{" ,a,, b ,", []string{"a", "b"}},
+		{"a\tb\na", []string{"a", "b"}},
+	}
+	for _, tt := range tests {
+		if got := SplitScopes(tt.in); !slices.Equal(got, tt.want) {
+			t.Errorf("SplitScopes(%q): got %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -42,6 +42,10 @@ func (r *Refresher) writePair(ctx context.Context, sc *store.Record, t store.Tok
 			return nil
 		case errors.Is(err, store.ErrConflict):
 			fresh, gerr := r.o.Store.Get(ctx, sc.Name)
+			if gerr == nil && fresh.SecretErr != nil {
+				// An unreadable refresh token would look like a newer pair: keep ours.
+				gerr = fresh.SecretErr
+			}
 			if gerr != nil {
 				err = gerr
 				break
@@ -86,6 +90,9 @@ func (r *Refresher) flushPending(ctx context.Context) {
 	r.mu.Unlock()
 	for name, p := range pending {
 		fresh, err := r.o.Store.Get(ctx, name)
+		if err == nil && fresh.SecretErr != nil {
+			err = fresh.SecretErr
+		}
 		switch {
 		case err != nil:
 		case store.Fingerprint(fresh.Tokens.RefreshToken) != p.sent:

@@ -1,8 +1,3 @@
-// Package refresh runs one RefreshTimer pass: it reads every connection with one table query,
-// refreshes those whose access token is due, and stores each new pair with the status beside
-// it. A lease written conditionally on the Status row's ETag before the provider is called makes
-// sure two passes (two processes, a manual run beside the schedule, a retry) never send the same
-// refresh token twice.
 package refresh
 
 import (
@@ -15,7 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/freshtoken/freshtoken/internal/provider"
+	"github.com/freshtoken/freshtoken/internal/connection"
+	"github.com/freshtoken/freshtoken/internal/human"
 	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/store"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
@@ -31,30 +27,24 @@ type Store interface {
 	SetStatus(ctx context.Context, c *store.Record, st store.Status) error
 }
 
-// TokenSource refreshes one connection's token pair (a *tokenclient.Client).
-type TokenSource interface {
-	Refresh(ctx context.Context, refreshToken string) (*tokenclient.Token, error)
-}
+// Defaults for the zero values of Options (REFRESH_MARGIN and REFRESH_LEASE unset).
+const (
+	DefaultMargin      = 30 * time.Minute
+	DefaultLease       = 3 * time.Minute
+	defaultConcurrency = 4
+)
 
-// Connection is a configured connection as a pass sees it.
-type Connection struct {
-	Name         string
-	Preset       provider.Preset
-	Client       TokenSource
-	AuthorizeURL string // where a person consents again
-}
-
-// Options configure a Refresher. Zero durations take the documented defaults.
+// Options configure a Refresher. Zero values take the defaults above.
 type Options struct {
 	Store       Store
-	Connections []Connection
-	// Margin: a token is due when it expires within it. Default 30m. Ignored when Timing is set.
+	Connections []*connection.Connection
+	// Margin: a token is due when it expires within it. Ignored when Timing is set.
 	Margin time.Duration
 	// Timing decides when a token is due and when a failed refresh is retried (policy.go).
 	// Zero: FixedTiming(Margin).
 	Timing Timing
 	// LeaseDuration bounds one connection's refresh, provider call and commit included; it must
-	// outlive the slowest of them. Default 3m.
+	// outlive the slowest of them.
 	LeaseDuration time.Duration
 	// Owner names this process in leases (host name, worker id, pid).
 	Owner string
@@ -87,17 +77,17 @@ type pendingPair struct {
 // New returns a Refresher with defaults applied.
 func New(o Options) *Refresher {
 	if o.Margin <= 0 {
-		o.Margin = 30 * time.Minute
+		o.Margin = DefaultMargin
 	}
 	if o.Timing == (Timing{}) {
 		o.Timing = FixedTiming(o.Margin)
 	}
 	o.Timing = o.Timing.withDefaults()
 	if o.LeaseDuration <= 0 {
-		o.LeaseDuration = 3 * time.Minute
+		o.LeaseDuration = DefaultLease
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 4
+		o.Concurrency = defaultConcurrency
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -119,6 +109,58 @@ const (
 	Failed       Outcome = "failed"
 )
 
+// Class says why a refresh failed. It is stored as Status.LastFailureClass.
+type Class string
+
+const (
+	// ClassRevoked: the provider refused the grant or the client; a person must consent again.
+	ClassRevoked = Class(tokenclient.Revoked)
+	// ClassTransient: the provider did not act; the stored pair is intact and is retried.
+	ClassTransient = Class(tokenclient.Transient)
+	// ClassAmbiguous: the provider may have acted and its answer is lost.
+	ClassAmbiguous = Class(tokenclient.Ambiguous)
+	// ClassStorage: the table could not be read or written.
+	ClassStorage Class = "storage"
+	// ClassSecret: a sealed secret in the table could not be opened (a key id missing from
+	// TOKEN_ENCRYPTION_KEYS, or a value that fails authentication). Nothing is sent or written.
+	ClassSecret Class = "secret"
+)
+
+// classOf is the class of a token client error.
+func classOf(err error) Class { return Class(tokenclient.ClassOf(err)) }
+
+// DeadlineWarning says a refresh token's known deadline is near or has passed: a person must
+// consent again before it (Google's 7 days in Testing status, Spotify's 6 months, Withings' year).
+type DeadlineWarning struct {
+	Deadline time.Time
+	// Left is the time to the deadline when it was checked; zero or less once it has passed.
+	Left time.Duration
+}
+
+// deadlineNotice is how far ahead a refresh-token deadline is warned of.
+const deadlineNotice = 14 * 24 * time.Hour
+
+// deadlineWarning is the warning for a refresh token whose known deadline is deadline, or nil
+// when none is known or it is more than two weeks away.
+func deadlineWarning(deadline, now time.Time) *DeadlineWarning {
+	if deadline.IsZero() || deadline.Sub(now) >= deadlineNotice {
+		return nil
+	}
+	return &DeadlineWarning{Deadline: deadline, Left: deadline.Sub(now)}
+}
+
+// String is the warning for people, as stored in Status.Warning.
+func (w *DeadlineWarning) String() string {
+	if w == nil {
+		return ""
+	}
+	at := w.Deadline.UTC().Format(time.RFC3339)
+	if w.Left <= 0 {
+		return "the refresh token passed its known deadline " + at + ": consent again"
+	}
+	return "the refresh token expires " + at + " (in " + human.Duration(w.Left) + "): consent again before then"
+}
+
 // Result is one connection's line in a pass.
 type Result struct {
 	Connection string
@@ -127,8 +169,10 @@ type Result struct {
 	Detail string
 	// Expiry is the access token's expiry after the pass (zero when unknown).
 	Expiry time.Time
-	// Class is the failure class (revoked, transient, ambiguous, storage) when Outcome is Failed.
-	Class string
+	// Class is the failure class when Outcome is Failed.
+	Class Class
+	// Warning is set when the refresh token's known deadline is near or passed.
+	Warning *DeadlineWarning
 }
 
 // Line renders r for the invocation's Logs.
@@ -140,6 +184,13 @@ func (r Result) Line() string {
 	}
 	if r.Detail != "" {
 		fmt.Fprintf(&b, ": %s", r.Detail)
+	}
+	if r.Warning != nil {
+		sep := ": "
+		if r.Detail != "" {
+			sep = "; "
+		}
+		b.WriteString(sep + r.Warning.String())
 	}
 	if !r.Expiry.IsZero() {
 		fmt.Fprintf(&b, "; access token expires %s", r.Expiry.UTC().Format(time.RFC3339))
@@ -210,12 +261,12 @@ func (r *Refresher) Run(ctx context.Context) Report {
 		switch {
 		case res.Outcome == Failed:
 			ev = r.o.Log.Error()
-		case strings.Contains(res.Detail, refreshDeadlineMark):
+		case res.Warning != nil:
 			ev = r.o.Log.Warn()
 		}
 		ev = ev.Str("connection", res.Connection).Str("outcome", string(res.Outcome))
 		if res.Class != "" {
-			ev = ev.Str("class", res.Class)
+			ev = ev.Str("class", string(res.Class))
 		}
 		ev.Msg(res.Line())
 	}
@@ -230,7 +281,7 @@ func (r *Refresher) nextOwner() string {
 }
 
 // one decides and acts for one connection. sc is the connection as listed (nil: no rows).
-func (r *Refresher) one(ctx context.Context, owner string, c Connection, sc *store.Record) Result {
+func (r *Refresher) one(ctx context.Context, owner string, c *connection.Connection, sc *store.Record) Result {
 	now := r.o.Now()
 	res := Result{Connection: c.Name}
 	if sc == nil || (!sc.HasRefresh && !sc.HasAccess) {
@@ -239,6 +290,12 @@ func (r *Refresher) one(ctx context.Context, owner string, c Connection, sc *sto
 		return res
 	}
 	res.Expiry = sc.Tokens.ExpiresAt
+	if sc.SecretErr != nil {
+		// The ciphertext is never sent as a token, and the rows stay as they are for the key
+		// that opens them.
+		return r.fail(res, ClassSecret, redact.String(sc.SecretErr.Error(), 300)+
+			"; nothing was sent to the provider and the rows are unchanged: check TOKEN_ENCRYPTION_KEYS")
+	}
 	if c.Preset.NoRefreshToken {
 		res.Outcome = NotDue
 		res.Detail = "the provider issues long-lived access tokens and no refresh token"
@@ -246,14 +303,14 @@ func (r *Refresher) one(ctx context.Context, owner string, c Connection, sc *sto
 	}
 	st := sc.Status
 	if st.State == store.StateNeedsConsent {
-		class := st.LastFailureClass
+		class := Class(st.LastFailureClass)
 		if class == "" {
-			class = string(tokenclient.Revoked)
+			class = ClassRevoked
 		}
 		return r.fail(res, class, "needs consent: "+st.LastFailureMessage+"; open "+c.AuthorizeURL+" to connect again")
 	}
 	if sc.Tokens.RefreshToken == "" {
-		return r.fail(res, "revoked", "no refresh token is stored; open "+c.AuthorizeURL+" to connect again")
+		return r.fail(res, ClassRevoked, "no refresh token is stored; open "+c.AuthorizeURL+" to connect again")
 	}
 	if st.LeaseOwner != "" && st.LeaseUntil.After(now) {
 		res.Outcome = InProgress
@@ -266,11 +323,11 @@ func (r *Refresher) one(ctx context.Context, owner string, c Connection, sc *sto
 	}
 	if !r.due(c, sc, now) {
 		res.Outcome = NotDue
-		res.Detail = refreshDeadlineWarning(sc.Tokens.RefreshExpiresAt, now)
+		res.Warning = deadlineWarning(sc.Tokens.RefreshExpiresAt, now)
 		return res
 	}
 	if st.State == store.StateRetrying && st.NextAttempt.After(now) {
-		return r.fail(res, st.LastFailureClass, "retrying after "+st.LastFailureMessage+"; next attempt after "+
+		return r.fail(res, Class(st.LastFailureClass), "retrying after "+st.LastFailureMessage+"; next attempt after "+
 			st.NextAttempt.UTC().Format(time.RFC3339))
 	}
 	return r.refresh(ctx, owner, c, sc, res, false)
@@ -278,7 +335,7 @@ func (r *Refresher) one(ctx context.Context, owner string, c Connection, sc *sto
 
 // due says whether the stored access token is due by the Timing. A token without an expiry
 // never is; a pair without an access token row always is.
-func (r *Refresher) due(c Connection, sc *store.Record, now time.Time) bool {
+func (r *Refresher) due(c *connection.Connection, sc *store.Record, now time.Time) bool {
 	if !sc.HasAccess || sc.Tokens.AccessToken == "" {
 		return true
 	}
@@ -291,7 +348,7 @@ func (r *Refresher) due(c Connection, sc *store.Record, now time.Time) bool {
 
 // refresh leases the connection, sends its refresh token once and stores the answer. repeat
 // says this is a deliberate identical repeat of an earlier, unanswered refresh.
-func (r *Refresher) refresh(ctx context.Context, owner string, c Connection, sc *store.Record, res Result, repeat bool) Result {
+func (r *Refresher) refresh(ctx context.Context, owner string, c *connection.Connection, sc *store.Record, res Result, repeat bool) Result {
 	now := r.o.Now()
 	sent := sc.Tokens.RefreshToken
 	lease := sc.Status
@@ -313,7 +370,7 @@ func (r *Refresher) refresh(ctx context.Context, owner string, c Connection, sc 
 			res.Detail = "another pass took the lease first"
 			return res
 		default:
-			return r.fail(res, "storage", "could not take the lease: "+redact.String(err.Error(), 300))
+			return r.fail(res, ClassStorage, "could not take the lease: "+redact.String(err.Error(), 300))
 		}
 	}
 	// Everything under the lease must finish before it expires, or another pass may take over.
@@ -334,7 +391,7 @@ func (r *Refresher) refresh(ctx context.Context, owner string, c Connection, sc 
 			res.Detail = "a newer pair was stored while this refresh ran; this pass's pair was dropped"
 			return res
 		}
-		return r.fail(res, "storage", err.Error())
+		return r.fail(res, ClassStorage, err.Error())
 	}
 	res.Outcome = Refreshed
 	res.Expiry = tokens.ExpiresAt
@@ -344,33 +401,14 @@ func (r *Refresher) refresh(ctx context.Context, owner string, c Connection, sc 
 	if repeat {
 		res.Detail = strings.TrimPrefix(res.Detail+"; recovered an unanswered refresh by an identical repeat", "; ")
 	}
-	if w := refreshDeadlineWarning(tokens.RefreshExpiresAt, r.o.Now()); w != "" {
-		res.Detail = strings.TrimPrefix(res.Detail+"; "+w, "; ")
-	}
+	res.Warning = deadlineWarning(tokens.RefreshExpiresAt, r.o.Now())
 	return res
 }
 
 // success builds the rows to store after a successful refresh.
-func (r *Refresher) success(sc *store.Record, c Connection, tok *tokenclient.Token) (store.Tokens, store.Status) {
+func (r *Refresher) success(sc *store.Record, c *connection.Connection, tok *tokenclient.Token) (store.Tokens, store.Status) {
 	now := r.o.Now()
-	t := store.Tokens{
-		AccessToken:      tok.AccessToken,
-		TokenType:        tok.TokenType,
-		ExpiresAt:        tok.Expiry,
-		Scope:            sc.Tokens.Scope,
-		RefreshToken:     tok.RefreshToken,
-		RefreshExpiresAt: sc.Tokens.RefreshExpiresAt,
-	}
-	if t.RefreshToken == "" {
-		// An answer without a refresh token keeps the one sent (tokenclient does this already).
-		t.RefreshToken = sc.Tokens.RefreshToken
-	}
-	if tok.Scope != nil {
-		t.Scope = strings.Join(tok.Scope, " ")
-	}
-	if !tok.RefreshExpiry.IsZero() {
-		t.RefreshExpiresAt = tok.RefreshExpiry
-	}
+	t := connection.Tokens(&sc.Tokens, tok)
 	st := sc.Status
 	st.State = store.StateOK
 	st.Provider = c.Preset.Name
@@ -383,14 +421,14 @@ func (r *Refresher) success(sc *store.Record, c Connection, tok *tokenclient.Tok
 	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
 	st.InFlight, st.InFlightSince = "", time.Time{}
 	st.Generation++
-	st.Warning = refreshDeadlineWarning(t.RefreshExpiresAt, now)
+	st.Warning = deadlineWarning(t.RefreshExpiresAt, now).String()
 	return t, st
 }
 
 // failed records a failed refresh according to its class.
-func (r *Refresher) failed(ctx context.Context, owner string, c Connection, sc *store.Record, res Result, err error, repeated bool) Result {
+func (r *Refresher) failed(ctx context.Context, owner string, c *connection.Connection, sc *store.Record, res Result, err error, repeated bool) Result {
 	now := r.o.Now()
-	class := tokenclient.ClassOf(err)
+	class := classOf(err)
 	msg := redact.String(err.Error(), 300)
 	var te *tokenclient.Error
 	errors.As(err, &te)
@@ -402,22 +440,22 @@ func (r *Refresher) failed(ctx context.Context, owner string, c Connection, sc *
 	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
 
 	switch class {
-	case tokenclient.Revoked:
+	case ClassRevoked:
 		st.State = store.StateNeedsConsent
 		st.InFlight, st.InFlightSince = "", time.Time{}
 		st.LastFailureMessage = msg
 		r.record(ctx, sc, st, c.Name)
 		if te != nil && te.Gone != "" {
 			// The error text already carries the migration message.
-			return r.fail(res, string(class), msg)
+			return r.fail(res, class, msg)
 		}
 		hint := "open " + c.AuthorizeURL + " to connect again"
 		if c.Preset.ReconnectHint != "" {
 			hint += " (" + c.Preset.ReconnectHint + ")"
 		}
-		return r.fail(res, string(class), "the provider refused the refresh token: "+msg+"; needs consent: "+hint)
+		return r.fail(res, class, "the provider refused the refresh token: "+msg+"; needs consent: "+hint)
 
-	case tokenclient.Ambiguous:
+	case ClassAmbiguous:
 		// The provider answers a repeat with the same pair only within its window of the first send.
 		window := r.o.Timing.RepeatWindow(c.Preset)
 		windowEnds := st.InFlightSince.Add(window)
@@ -433,14 +471,14 @@ func (r *Refresher) failed(ctx context.Context, owner string, c Connection, sc *
 			st.LastFailureMessage = "a refresh and its repeat went unanswered (" + msg + "); the provider answers an identical repeat until " +
 				windowEnds.UTC().Format(time.RFC3339) + ", so the next pass repeats it"
 			r.record(ctx, sc, st, c.Name)
-			return r.fail(res, string(class), st.LastFailureMessage)
+			return r.fail(res, class, st.LastFailureMessage)
 		}
 		// The provider may have rotated and its answer is lost. Resending the old refresh
 		// token could make it revoke the whole grant, so the connection waits for a person.
 		st.State = store.StateNeedsConsent
 		st.LastFailureMessage = "a refresh was lost in flight (" + msg + "); the provider may have rotated the refresh token, so it is not resent"
 		r.record(ctx, sc, st, c.Name)
-		return r.fail(res, string(class), st.LastFailureMessage+"; consent may be needed: if the next check still fails, open "+c.AuthorizeURL)
+		return r.fail(res, class, st.LastFailureMessage+"; consent may be needed: if the next check still fails, open "+c.AuthorizeURL)
 
 	default:
 		st.State = store.StateRetrying
@@ -455,17 +493,20 @@ func (r *Refresher) failed(ctx context.Context, owner string, c Connection, sc *
 		st.NextAttempt = r.o.Timing.NextAttempt(now, st.ConsecutiveFailures, retryAfter, sc.Tokens.ExpiresAt, r.o.Jitter())
 		st.LastFailureMessage = msg
 		r.record(ctx, sc, st, c.Name)
-		return r.fail(res, string(class), msg+"; the stored pair is intact; next attempt after "+st.NextAttempt.UTC().Format(time.RFC3339))
+		return r.fail(res, class, msg+"; the stored pair is intact; next attempt after "+st.NextAttempt.UTC().Format(time.RFC3339))
 	}
 }
 
 // repeat re-reads the connection and, when nobody stored a newer pair meanwhile, sends the
 // identical refresh again: the preset says the provider answers a repeat within its window
 // with the same new pair.
-func (r *Refresher) repeat(ctx context.Context, owner string, c Connection, sc *store.Record, res Result, why string) Result {
+func (r *Refresher) repeat(ctx context.Context, owner string, c *connection.Connection, sc *store.Record, res Result, why string) Result {
 	fresh, err := r.o.Store.Get(ctx, c.Name)
+	if err == nil && fresh.SecretErr != nil {
+		err = fresh.SecretErr
+	}
 	if err != nil {
-		return r.fail(res, string(tokenclient.Ambiguous), "no answer to the refresh ("+why+") and the table could not be re-read: "+redact.String(err.Error(), 200))
+		return r.fail(res, ClassAmbiguous, "no answer to the refresh ("+why+") and the table could not be re-read: "+redact.String(err.Error(), 200))
 	}
 	if fresh.Tokens.RefreshToken != sc.Tokens.RefreshToken {
 		res.Outcome = InProgress
@@ -486,14 +527,14 @@ func (r *Refresher) repeat(ctx context.Context, owner string, c Connection, sc *
 // this pass's own (owner and in-flight fingerprint match), returning the connection as read.
 func (r *Refresher) ownLease(ctx context.Context, name, owner, inFlight string) (*store.Record, bool) {
 	fresh, err := r.o.Store.Get(ctx, name)
-	if err != nil || fresh.Status.LeaseOwner != owner || fresh.Status.InFlight != inFlight {
+	if err != nil || fresh.SecretErr != nil || fresh.Status.LeaseOwner != owner || fresh.Status.InFlight != inFlight {
 		return nil, false
 	}
 	return fresh, true
 }
 
 // recoverInFlight handles a connection whose previous lease expired with a refresh in flight.
-func (r *Refresher) recoverInFlight(ctx context.Context, owner string, c Connection, sc *store.Record, res Result) Result {
+func (r *Refresher) recoverInFlight(ctx context.Context, owner string, c *connection.Connection, sc *store.Record, res Result) Result {
 	since := sc.Status.InFlightSince
 	if w := r.o.Timing.RepeatWindow(c.Preset); w > 0 && r.o.Now().Sub(since) < w {
 		r.o.Log.Warn().Str("connection", c.Name).Msg("a refresh was left in flight by an ended pass; repeating it inside the provider's repeat window")
@@ -502,13 +543,13 @@ func (r *Refresher) recoverInFlight(ctx context.Context, owner string, c Connect
 	st := sc.Status
 	st.State = store.StateNeedsConsent
 	st.LastFailure = r.o.Now()
-	st.LastFailureClass = string(tokenclient.Ambiguous)
+	st.LastFailureClass = string(ClassAmbiguous)
 	st.LastFailureMessage = "a refresh started at " + since.UTC().Format(time.RFC3339) +
 		" was never stored (the pass ended mid-way); the provider may have rotated the refresh token, so it is not resent"
 	st.ConsecutiveFailures++
 	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
 	r.record(ctx, sc, st, c.Name)
-	return r.fail(res, string(tokenclient.Ambiguous), st.LastFailureMessage+"; consent may be needed: open "+c.AuthorizeURL)
+	return r.fail(res, ClassAmbiguous, st.LastFailureMessage+"; consent may be needed: open "+c.AuthorizeURL)
 }
 
 // record writes a failure status. It is best effort: the pass already fails, and a status that
@@ -519,28 +560,10 @@ func (r *Refresher) record(ctx context.Context, sc *store.Record, st store.Statu
 	}
 }
 
-func (r *Refresher) fail(res Result, class, detail string) Result {
+func (r *Refresher) fail(res Result, class Class, detail string) Result {
 	res.Outcome = Failed
 	res.Class = class
 	res.Detail = detail
 	return res
 }
 
-// refreshDeadlineMark starts every refresh-token deadline warning.
-const refreshDeadlineMark = "the refresh token "
-
-// refreshDeadlineWarning warns two weeks ahead of a known refresh-token deadline (Google's 7
-// days for apps in Testing status, Spotify's 6 months, Withings' year).
-func refreshDeadlineWarning(deadline, now time.Time) string {
-	if deadline.IsZero() {
-		return ""
-	}
-	left := deadline.Sub(now)
-	switch {
-	case left <= 0:
-		return refreshDeadlineMark + "passed its known deadline " + deadline.UTC().Format(time.RFC3339) + ": consent again"
-	case left < 14*24*time.Hour:
-		return fmt.Sprintf(refreshDeadlineMark+"expires %s (in %s): consent again before then", deadline.UTC().Format(time.RFC3339), left.Round(time.Hour))
-	}
-	return ""
-}

@@ -2,6 +2,7 @@ package refresh_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/store"
@@ -109,7 +111,7 @@ func (e *env) seed(name string, expiresIn time.Duration, change ...func(*store.S
 	return tk
 }
 
-func (e *env) refresher(owner string, conns ...refresh.Connection) *refresh.Refresher {
+func (e *env) refresher(owner string, conns ...*connection.Connection) *refresh.Refresher {
 	return e.refresherWith(refresh.Options{Owner: owner, Connections: conns})
 }
 
@@ -136,8 +138,22 @@ func authorizeURL(name string) string {
 	return "https://freshtoken.example.net/api/Authorize?connection=" + name
 }
 
-func conn(name string, p refresh.TokenSource, preset provider.Preset) refresh.Connection {
-	return refresh.Connection{Name: name, Preset: preset, Client: p, AuthorizeURL: authorizeURL(name)}
+func conn(name string, p refresher, preset provider.Preset) *connection.Connection {
+	return &connection.Connection{Name: name, Preset: preset, Client: tokenSource{p}, AuthorizeURL: authorizeURL(name)}
+}
+
+// refresher is what a pass asks of a connection's token client.
+type refresher interface {
+	Refresh(ctx context.Context, refreshToken string) (*tokenclient.Token, error)
+}
+
+// tokenSource is a token client that only refreshes: a pass never starts a consent.
+type tokenSource struct{ refresher }
+
+func (tokenSource) AuthCodeURL(string, string) string { return "" }
+func (tokenSource) UsesPKCE() bool                    { return false }
+func (tokenSource) Exchange(context.Context, string, string) (*tokenclient.Token, error) {
+	return nil, errors.New("a pass never exchanges a code")
 }
 
 func resultOf(t *testing.T, rep refresh.Report, name string) refresh.Result {
@@ -293,7 +309,7 @@ func TestBudget(t *testing.T) {
 	due := map[string]bool{"a": true, "c": true, "e": true}
 	provs := map[string]*fakeProvider{}
 	old := map[string]store.Tokens{}
-	var conns []refresh.Connection
+	var conns []*connection.Connection
 	for _, name := range []string{"a", "b", "c", "d", "e"} {
 		expires := 3 * time.Hour
 		if due[name] {
@@ -357,7 +373,7 @@ func TestRevoked(t *testing.T) {
 
 			rep := e.run(t.Context(), r)
 			res := resultOf(t, rep, "a")
-			if res.Outcome != refresh.Failed || res.Class != string(tokenclient.Revoked) || !rep.Failed() {
+			if res.Outcome != refresh.Failed || res.Class != refresh.ClassRevoked || !rep.Failed() {
 				t.Errorf("got %q (report failed: %v); want failed (revoked)", res.Line(), rep.Failed())
 			}
 			for _, want := range tc.wantLine {
@@ -414,7 +430,7 @@ func TestTransient(t *testing.T) {
 
 			rep := e.run(t.Context(), r)
 			res := resultOf(t, rep, "a")
-			if res.Outcome != refresh.Failed || res.Class != string(tokenclient.Transient) {
+			if res.Outcome != refresh.Failed || res.Class != refresh.ClassTransient {
 				t.Errorf("got %q; want failed (transient)", res.Line())
 			}
 			_, st := e.store.row("a")
@@ -467,7 +483,7 @@ func TestAmbiguousStrict(t *testing.T) {
 
 	rep := e.run(t.Context(), r)
 	res := resultOf(t, rep, "a")
-	if res.Outcome != refresh.Failed || res.Class != string(tokenclient.Ambiguous) {
+	if res.Outcome != refresh.Failed || res.Class != refresh.ClassAmbiguous {
 		t.Errorf("got %q; want failed (ambiguous)", res.Line())
 	}
 	if !strings.Contains(res.Detail, "lost in flight") {
@@ -529,7 +545,7 @@ func TestAmbiguousRepeat(t *testing.T) {
 			}
 			if tc.want == refresh.Failed {
 				_, st := e.store.row("a")
-				if res.Class != string(tokenclient.Ambiguous) || st.State != store.StateNeedsConsent {
+				if res.Class != refresh.ClassAmbiguous || st.State != store.StateNeedsConsent {
 					t.Errorf("got %q, state %q; want ambiguous and needs_consent", res.Line(), st.State)
 				}
 				checkPairUnchanged(t, e, "a", old)
@@ -627,7 +643,7 @@ func TestLeases(t *testing.T) {
 				checkRefreshed(t, e, p, "a", old)
 			case refresh.Failed:
 				checkPairUnchanged(t, e, "a", old)
-				if res.Class != string(tokenclient.Ambiguous) || !strings.Contains(res.Detail, authorizeURL("a")) {
+				if res.Class != refresh.ClassAmbiguous || !strings.Contains(res.Detail, authorizeURL("a")) {
 					t.Errorf("got %q; want class ambiguous and %s named", res.Line(), authorizeURL("a"))
 				}
 				if st.LeaseOwner != "" {
@@ -668,7 +684,7 @@ func TestConcurrentPasses(t *testing.T) {
 			due := map[string]bool{"a": true, "c": true, "e": true}
 			provs := map[string]*fakeProvider{}
 			old := map[string]store.Tokens{}
-			var conns []refresh.Connection
+			var conns []*connection.Connection
 			for _, name := range []string{"a", "b", "c", "d", "e"} {
 				expires := 3 * time.Hour
 				if due[name] {
@@ -825,7 +841,7 @@ func TestCommitFailures(t *testing.T) {
 				checkRefreshed(t, e, p, "a", old)
 				return
 			}
-			if res.Class != "storage" {
+			if res.Class != refresh.ClassStorage {
 				t.Errorf("got class %q; want storage", res.Class)
 			}
 			checkPairUnchanged(t, e, "a", old)
@@ -979,7 +995,7 @@ func TestStoreErrorsBeforeTheProvider(t *testing.T) {
 				if rep.Err == nil || len(rep.Results) != 0 {
 					t.Errorf("got Err set %v and %d results; want Err set and none", rep.Err != nil, len(rep.Results))
 				}
-			} else if res := resultOf(t, rep, "a"); res.Outcome != tc.want || tc.want == refresh.Failed && res.Class != "storage" {
+			} else if res := resultOf(t, rep, "a"); res.Outcome != tc.want || tc.want == refresh.Failed && res.Class != refresh.ClassStorage {
 				t.Errorf("got %q; want %q (storage when failed)", res.Line(), tc.want)
 			}
 			if p.total() != 0 {
@@ -1001,11 +1017,11 @@ func TestFailureRecordedAfterProviderTimeout(t *testing.T) {
 	p := e.provider(true).then(step{err: &tokenclient.Error{Op: "refresh", Class: tokenclient.Transient, Detail: "dial tcp: i/o timeout"}})
 	p.setDuring(func(ctx context.Context, _ string) { <-ctx.Done() })
 	old := e.seed("a", 10*time.Minute)
-	r := e.refresherWith(refresh.Options{Owner: "host", Connections: []refresh.Connection{conn("a", p, strict)},
+	r := e.refresherWith(refresh.Options{Owner: "host", Connections: []*connection.Connection{conn("a", p, strict)},
 		LeaseDuration: 50 * time.Millisecond})
 
 	rep := e.run(t.Context(), r)
-	if res := resultOf(t, rep, "a"); res.Outcome != refresh.Failed || res.Class != string(tokenclient.Transient) {
+	if res := resultOf(t, rep, "a"); res.Outcome != refresh.Failed || res.Class != refresh.ClassTransient {
 		t.Errorf("got %q; want failed (transient)", res.Line())
 	}
 	_, st := e.store.row("a")
@@ -1029,7 +1045,7 @@ func TestFailureRecordedAfterProviderTimeout(t *testing.T) {
 // store would; the invariant check of newEnv then looks for every token in the report and log.
 func TestNoSecrets(t *testing.T) {
 	e := newEnv(t)
-	var conns []refresh.Connection
+	var conns []*connection.Connection
 	seeds := map[string]store.Tokens{}
 	for _, name := range []string{"revoked", "ambiguous", "transient", "repeat", "commit", "ok"} {
 		seeds[name] = e.seed(name, 10*time.Minute)

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -31,9 +32,13 @@ type Options struct {
 	// MaxBody bounds an invocation body. Default 1 MiB.
 	MaxBody int64
 	// PassTimeout bounds one refresh pass; keep it under host.json's functionTimeout so the
-	// host never kills the process mid-commit. Default 4m30s.
+	// host never kills the process mid-commit. Default DefaultPassTimeout.
 	PassTimeout time.Duration
 }
+
+// DefaultPassTimeout bounds a pass when Options.PassTimeout is zero. It stays under host.json's
+// functionTimeout (5m on Consumption) so the host never kills the process mid-commit.
+const DefaultPassTimeout = 4*time.Minute + 30*time.Second
 
 // timerBinding is the trigger's binding name in RefreshTimer/function.json.
 const timerBinding = "timer"
@@ -44,7 +49,7 @@ func New(o Options) http.Handler {
 		o.MaxBody = 1 << 20
 	}
 	if o.PassTimeout <= 0 {
-		o.PassTimeout = 4*time.Minute + 30*time.Second
+		o.PassTimeout = DefaultPassTimeout
 	}
 	mux := http.NewServeMux()
 	// The host polls GET / for readiness and later as a health ping: answer at once.
@@ -59,9 +64,10 @@ func New(o Options) http.Handler {
 	return mux
 }
 
-// refreshTimer answers the host's timer invocation: one Logs line per connection, and a
-// non-2xx status when any due connection was left without a fresh pair, so the invocation
-// shows as Failed (the host then discards Logs, so every line is also logged by the pass).
+// refreshTimer answers the host's timer invocation: a first Logs line naming the invocation,
+// then one line per connection, and a non-2xx status when any due connection was left without
+// a fresh pair, so the invocation shows as Failed (the host then discards Logs, so every line
+// is also logged by the pass).
 func (o Options) refreshTimer(w http.ResponseWriter, r *http.Request) {
 	req, err := funcproto.Decode(r, o.MaxBody)
 	if err != nil {
@@ -69,18 +75,28 @@ func (o Options) refreshTimer(w http.ResponseWriter, r *http.Request) {
 		funcproto.Write(w, http.StatusBadRequest, funcproto.InvokeResponse{Logs: []string{"bad invocation: " + err.Error()}})
 		return
 	}
-	var logs []string
 	timer, warnings, err := req.Timer(timerBinding)
 	if err != nil {
 		// The timer's data only informs the logs; never fail a pass over it.
 		warnings = append(warnings, "timer data ignored: "+err.Error())
 	}
 	for _, wmsg := range warnings {
-		o.Log.Warn().Str("warning", wmsg).Msg("RefreshTimer: odd timer payload")
+		o.Log.Warn().Str("invocation_id", req.InvocationID).Str("warning", wmsg).Msg("RefreshTimer: odd timer payload")
 	}
-	if timer.IsPastDue {
-		logs = append(logs, "the timer is past due: this pass runs late")
+	retry := req.Retry()
+	// Logged before the pass, so that a pass the host kills at functionTimeout still has it.
+	ev := o.Log.Info().Str("invocation_id", req.InvocationID).Bool("past_due", timer.IsPastDue).Int("retry_count", retry.Count)
+	if retry.Max > 0 {
+		ev = ev.Int("max_retry", retry.Max)
 	}
+	if !timer.Last.IsZero() {
+		ev = ev.Time("last_tick", timer.Last)
+	}
+	if !timer.Next.IsZero() {
+		ev = ev.Time("next_tick", timer.Next)
+	}
+	ev.Msg("RefreshTimer: starting a refresh pass")
+	logs := []string{invocationLine(req.InvocationID, timer.IsPastDue, retry)}
 	ctx, cancel := context.WithTimeout(r.Context(), o.PassTimeout)
 	defer cancel()
 	report := o.Refresher.Run(ctx)
@@ -90,6 +106,24 @@ func (o Options) refreshTimer(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusInternalServerError
 	}
 	funcproto.Write(w, status, funcproto.InvokeResponse{Logs: logs})
+}
+
+// invocationLine is the first Logs line of a timer invocation, e.g.
+// "invocation 0f8f...: past due: false; retry 0". id is already safe to echo (see
+// funcproto.InvokeRequest.InvocationID).
+func invocationLine(id string, pastDue bool, retry funcproto.Retry) string {
+	if id == "" {
+		id = "(no id)"
+	}
+	line := fmt.Sprintf("invocation %s: past due: %t", id, pastDue)
+	if pastDue {
+		line += " (this pass runs late)"
+	}
+	line += fmt.Sprintf("; retry %d", retry.Count)
+	if retry.Max > 0 {
+		line += fmt.Sprintf(" of %d", retry.Max)
+	}
+	return line
 }
 
 // NewHTTPServer wraps h with the timeouts every server needs. writeTimeout must outlast a

@@ -142,3 +142,112 @@ func trim(s string) string {
 	}
 	return s
 }
+
+// TestRefreshTimerInvocationLog: each pass logs the invocation id, past due and the retry
+// count, on its zerolog line and as the first line of the invocation's Logs.
+func TestRefreshTimerInvocationLog(t *testing.T) {
+	const guid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+	const hostile = `evil"}` + "\n" + `{"level":"error","message":"forged`
+	retryPayload := `{"Data":{"timer":{"ScheduleStatus":{"Last":"2024-05-01T10:00:00+00:00","Next":"2024-05-01T10:15:00+00:00"},"IsPastDue":true}},
+		"Metadata":{"RetryContext":{"RetryCount":2,"MaxRetryCount":5}}}`
+	tests := []struct {
+		name       string
+		id         string
+		body       string
+		wantFields map[string]any // JSON values, as zerolog writes them
+		noFields   []string
+		wantLine   string // Logs[0]
+	}{
+		{
+			name: "host example",
+			id:   guid,
+			body: hostPayload,
+			wantFields: map[string]any{
+				"invocation_id": guid, "past_due": false, "retry_count": 0.0,
+				"last_tick": "2024-05-01T10:00:00Z", "next_tick": "2024-05-01T10:15:00Z",
+			},
+			noFields: []string{"max_retry"},
+			wantLine: "invocation " + guid + ": past due: false; retry 0",
+		},
+		{
+			name: "past due, retried",
+			id:   guid,
+			body: retryPayload,
+			wantFields: map[string]any{
+				"invocation_id": guid, "past_due": true, "retry_count": 2.0, "max_retry": 5.0,
+				"last_tick": "2024-05-01T10:00:00Z", "next_tick": "2024-05-01T10:15:00Z",
+			},
+			wantLine: "invocation " + guid + ": past due: true (this pass runs late); retry 2 of 5",
+		},
+		{
+			name:       "no id, null schedule status",
+			body:       `{"Data":{"timer":{"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}`,
+			wantFields: map[string]any{"invocation_id": "", "past_due": false, "retry_count": 0.0},
+			noFields:   []string{"max_retry", "last_tick", "next_tick"},
+			wantLine:   "invocation (no id): past due: false; retry 0",
+		},
+		{
+			name:       "hostile id is not echoed",
+			id:         hostile,
+			body:       hostPayload,
+			wantFields: map[string]any{"invocation_id": "", "past_due": false, "retry_count": 0.0},
+			wantLine:   "invocation (no id): past due: false; retry 0",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logBuf bytes.Buffer
+			f := &fakeRefresher{report: refresh.Report{Results: []refresh.Result{{Connection: "strava", Outcome: refresh.Refreshed}}}}
+			h := New(Options{Refresher: f, Log: zerolog.New(&logBuf)})
+			req := httptest.NewRequest("POST", "/RefreshTimer", strings.NewReader(tt.body))
+			if tt.id != "" {
+				req.Header.Set("X-Azure-Functions-InvocationId", tt.id)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status = %d; want 200 (body %q)", rec.Code, trim(rec.Body.String()))
+			}
+
+			var pass map[string]any
+			for line := range strings.Lines(logBuf.String()) {
+				var entry map[string]any
+				if err := json.Unmarshal([]byte(line), &entry); err != nil {
+					t.Fatalf("log line %q is not JSON: %v", line, err)
+				}
+				if entry["message"] == "RefreshTimer: starting a refresh pass" {
+					if pass != nil {
+						t.Errorf("two pass lines in the log: %s", logBuf.String())
+					}
+					pass = entry
+				}
+			}
+			if pass == nil {
+				t.Fatalf("no pass line in the log: %s", logBuf.String())
+			}
+			for k, want := range tt.wantFields {
+				if got, ok := pass[k]; !ok || got != want {
+					t.Errorf("pass line field %s = %v (present %v); want %v", k, got, ok, want)
+				}
+			}
+			for _, k := range tt.noFields {
+				if got, ok := pass[k]; ok {
+					t.Errorf("pass line has field %s = %v; want it absent", k, got)
+				}
+			}
+
+			var resp struct{ Logs []string }
+			if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+				t.Fatalf("body is not the host's JSON: %v", err)
+			}
+			if len(resp.Logs) != 2 || resp.Logs[0] != tt.wantLine || resp.Logs[1] != "strava: refreshed" {
+				t.Errorf("Logs = %q; want [%q %q]", resp.Logs, tt.wantLine, "strava: refreshed")
+			}
+			for _, where := range []string{logBuf.String(), rec.Body.String()} {
+				if strings.Contains(where, "evil") || strings.Contains(where, "forged") {
+					t.Errorf("the hostile invocation id was echoed: %q", where)
+				}
+			}
+		})
+	}
+}

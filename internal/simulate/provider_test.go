@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/freshtoken/freshtoken/internal/config"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
 )
 
@@ -31,7 +30,7 @@ func world1(t *testing.T, name string, faults Faults) (*Provider, tokenclient.Pr
 	m := model(t, name)
 	p := NewProvider(m, faults, rand.New(rand.NewPCG(1, 2)))
 	p.Latency = 0
-	c := tokenclient.For(config.Connection{Name: "t", Preset: m.Preset, ClientID: "id", ClientSecret: "secret"}, p.HTTPClient(5*time.Second), time.Now)
+	c := tokenclient.For(tokenclient.Options{Preset: m.Preset, ClientID: "id", ClientSecret: "secret", HTTPClient: p.HTTPClient(5 * time.Second)})
 	return p, c
 }
 

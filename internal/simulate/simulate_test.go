@@ -10,7 +10,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/freshtoken/freshtoken/internal/config"
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/simulate"
 )
@@ -50,7 +49,7 @@ func TestSimulate(t *testing.T) {
 	}
 	sched := os.Getenv("SIM_SCHEDULE")
 	if sched == "" {
-		sched = config.DefaultSchedule
+		sched = simulate.DefaultSchedule
 	}
 	models, err := simulate.Models()
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/freshtoken/freshtoken/internal/config"
+	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/schedule"
 	"github.com/freshtoken/freshtoken/internal/store"
@@ -24,7 +24,7 @@ type Config struct {
 	// the timing, so timings compare on equal terms.
 	Seed   uint64
 	Length time.Duration
-	// Schedule is the timer's NCRONTAB expression; "" means config.DefaultSchedule.
+	// Schedule is the timer's NCRONTAB expression; "" means DefaultSchedule.
 	Schedule string
 	Timing   refresh.Timing
 	// Backend is the in-memory token table (storetest.Memory), empty.
@@ -33,6 +33,9 @@ type Config struct {
 	// zero means 6h. Warned of a known refresh-token deadline, they reconnect a day before it.
 	PersonDelay time.Duration
 }
+
+// DefaultSchedule is the product's default REFRESH_SCHEDULE (internal/config).
+const DefaultSchedule = "0 */15 * * * *"
 
 // connName is the one connection of a world.
 const connName = "sim"
@@ -44,7 +47,7 @@ const passTimeout = 4*time.Minute + 30*time.Second
 // whole run.
 func Run(ctx context.Context, c Config) (Figures, error) {
 	if c.Schedule == "" {
-		c.Schedule = config.DefaultSchedule
+		c.Schedule = DefaultSchedule
 	}
 	if c.PersonDelay <= 0 {
 		c.PersonDelay = 6 * time.Hour
@@ -65,22 +68,26 @@ func Run(ctx context.Context, c Config) (Figures, error) {
 	jitterRNG := rand.New(rand.NewPCG(c.Seed, h.Sum64()^2))
 	tickRNG := rand.New(rand.NewPCG(c.Seed, h.Sum64()^3))
 
-	settings := config.Connection{
-		Name: connName, Preset: m.Preset, ClientID: "sim-client", ClientSecret: "sim-client-secret-not-real",
+	client := tokenclient.For(tokenclient.Options{
+		Preset: m.Preset, ClientID: "sim-client", ClientSecret: "sim-client-secret-not-real",
 		Scopes: []string{"read"}, RedirectURL: "https://freshtoken.example/api/callback/" + connName,
+		Timeout: tokenclient.DefaultTimeout, HTTPClient: prov.HTTPClient(tokenclient.DefaultTimeout), Now: time.Now,
+	})
+	conn := &connection.Connection{
+		Name: connName, Preset: m.Preset, Scopes: []string{"read"},
+		RedirectURL:  "https://freshtoken.example/api/callback/" + connName,
+		AuthorizeURL: "https://freshtoken.example/api/authorize/" + connName,
+		Client:       client,
 	}
-	client := tokenclient.For(settings, prov.HTTPClient(config.DefaultTokenTimeout), time.Now)
 	process := 0
 	newRefresher := func() *refresh.Refresher {
 		// A new process: whatever the last one kept in memory is gone.
 		process++
 		return refresh.New(refresh.Options{
-			Store: st,
-			Connections: []refresh.Connection{{
-				Name: connName, Preset: m.Preset, Client: client, AuthorizeURL: "https://freshtoken.example/api/authorize/" + connName,
-			}},
+			Store:         st,
+			Connections:   []*connection.Connection{conn},
 			Timing:        c.Timing,
-			LeaseDuration: config.DefaultLease,
+			LeaseDuration: refresh.DefaultLease,
 			Owner:         fmt.Sprintf("host-%d", process),
 			Now:           time.Now,
 			Log:           zerolog.Nop(),

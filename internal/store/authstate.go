@@ -17,7 +17,7 @@ func (s *Store) PutAuthState(ctx context.Context, name, key string, a AuthState)
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	body, err := encodeEntity(name, rowAuthStatePrefix+key, authStateProps(a))
+	body, err := s.encodeRow(name, rowAuthStatePrefix+key, authStateProps(a))
 	if err != nil {
 		return fmt.Errorf("store: put auth state %s: %w", name, err)
 	}
@@ -45,6 +45,10 @@ func (s *Store) TakeAuthState(ctx context.Context, name, key string) (AuthState,
 	}
 	e, err := decodeEntity(resp.Value)
 	if err != nil {
+		return AuthState{}, fmt.Errorf("store: take auth state %s: %w", name, err)
+	}
+	// A verifier that cannot be opened leaves the row in place (it expires) and fails this take.
+	if err := s.openRow(&e); err != nil {
 		return AuthState{}, fmt.Errorf("store: take auth state %s: %w", name, err)
 	}
 	a, err := authStateFrom(e)

@@ -40,7 +40,7 @@ func parseConnectionString(s string) (account, error) {
 	}
 	if v, ok := kv["usedevelopmentstorage"]; ok {
 		if !strings.EqualFold(v, "true") {
-			return account{}, errors.New("connection string: UseDevelopmentStorage must be true when set")
+			return account{}, errors.New("connection string has UseDevelopmentStorage set to something other than true")
 		}
 		a := account{endpoint: devTableEndpoint, name: devAccountName, key: devAccountKey}
 		if p, ok := kv["developmentstorageproxyuri"]; ok {
@@ -56,7 +56,7 @@ func parseConnectionString(s string) (account, error) {
 	a := account{name: kv["accountname"], key: kv["accountkey"], sas: strings.TrimPrefix(kv["sharedaccesssignature"], "?")}
 	switch {
 	case a.key == "" && a.sas == "":
-		return account{}, errors.New("connection string has no AccountKey or SharedAccessSignature")
+		return account{}, errors.New("connection string has no AccountKey or SharedAccessSignature (for Microsoft Entra auth use a table endpoint instead)")
 	case a.key != "" && a.sas != "":
 		return account{}, errors.New("connection string has both AccountKey and SharedAccessSignature")
 	case a.key != "":
@@ -64,7 +64,7 @@ func parseConnectionString(s string) (account, error) {
 			return account{}, errors.New("connection string has no AccountName")
 		}
 		if _, err := base64.StdEncoding.DecodeString(a.key); err != nil {
-			return account{}, errors.New("connection string: AccountKey is not valid base64")
+			return account{}, errors.New("connection string has an AccountKey that is not base64")
 		}
 	}
 
@@ -100,6 +100,14 @@ func parseConnectionString(s string) (account, error) {
 	return a, nil
 }
 
+// CheckConnectionString says what is wrong with s as a storage connection string that reaches a
+// table service, or nil. It is the parse Open does, so a string it accepts opens. The error
+// names keys, never values.
+func CheckConnectionString(s string) error {
+	_, err := parseConnectionString(s)
+	return err
+}
+
 // connStringPairs splits `k1=v1;k2=v2;` into lower-cased keys and their values. Values may hold
 // '=' (base64 keys end with it).
 func connStringPairs(s string) (map[string]string, error) {
@@ -112,10 +120,11 @@ func connStringPairs(s string) (map[string]string, error) {
 		k, v, ok := strings.Cut(seg, "=")
 		k = strings.ToLower(strings.TrimSpace(k))
 		if !ok || k == "" {
-			return nil, errors.New("connection string: segment " + strconv.Itoa(i+1) + " is not key=value")
+			return nil, errors.New("connection string: segment " + strconv.Itoa(i+1) + " is not key=value, so this is not a storage connection string")
 		}
 		if _, dup := kv[k]; dup {
-			return nil, errors.New("connection string: a setting appears twice (segment " + strconv.Itoa(i+1) + ")")
+			// Keys are names such as AccountName, never secrets.
+			return nil, errors.New("connection string names " + k + " twice (segment " + strconv.Itoa(i+1) + ")")
 		}
 		kv[k] = strings.TrimSpace(v)
 	}

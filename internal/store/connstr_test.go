@@ -53,7 +53,7 @@ func TestParseConnectionStringErrors(t *testing.T) {
 		{"no key", "AccountName=acct;EndpointSuffix=core.windows.net", "no AccountKey"},
 		{"no account name", "AccountKey=" + secret, "no AccountName"},
 		{"key and sas", "AccountName=a;AccountKey=" + secret + ";SharedAccessSignature=sig=" + secret, "both"},
-		{"key not base64", "AccountName=a;AccountKey=" + secret + "!!", "not valid base64"},
+		{"key not base64", "AccountName=a;AccountKey=" + secret + "!!", "not base64"},
 		{"segment without =", "AccountName=a;" + secret[:10], "segment 2"},
 		{"duplicate", "AccountName=a;AccountName=b;AccountKey=" + secret, "twice"},
 		{"bad protocol", "DefaultEndpointsProtocol=ftp;AccountName=a;AccountKey=" + secret, "DefaultEndpointsProtocol"},

@@ -25,6 +25,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/freshtoken/freshtoken/internal/seal"
 )
 
 // DefaultTable is the table used when Options.Table is empty.
@@ -52,11 +53,17 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock for UpdatedAt. Default time.Now.
 	Now func() time.Time
+	// Keys seals the secrets at rest (see SecretProperty); nil stores them as plain text. Either
+	// way plain values written before keys were set are read as they are, and sealed values that
+	// cannot be opened are reported per connection (Record.SecretErr), never read as plain text.
+	Keys *seal.Keyring
 }
 
 // Store reads and writes connections in one table. It is safe for concurrent use.
 type Store struct {
 	client  *aztables.Client
+	table   string
+	keys    *seal.Keyring
 	timeout time.Duration
 	now     func() time.Time
 }
@@ -69,7 +76,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	s := &Store{client: svc.NewClient(table), timeout: o.Timeout, now: o.Now}
+	s := &Store{client: svc.NewClient(table), table: table, keys: o.Keys, timeout: o.Timeout, now: o.Now}
 	if s.timeout <= 0 {
 		s.timeout = 30 * time.Second
 	}
@@ -225,6 +232,9 @@ func (s *Store) query(ctx context.Context, f string) (map[string]*Record, error)
 				c = &Record{Name: e.PartitionKey}
 				m[e.PartitionKey] = c
 			}
+			if err := s.openRow(&e); err != nil && c.SecretErr == nil {
+				c.SecretErr = fmt.Errorf("connection %q: %w", e.PartitionKey, err)
+			}
 			if err := c.apply(e); err != nil {
 				return nil, fmt.Errorf("connection %q: %w", e.PartitionKey, err)
 			}
@@ -258,7 +268,7 @@ func (s *Store) writeStatus(ctx context.Context, op string, c *Record, st Status
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	body, err := encodeEntity(c.Name, RowStatus, statusProps(st))
+	body, err := s.encodeRow(c.Name, RowStatus, statusProps(st))
 	if err != nil {
 		return fmt.Errorf("store: %s %s: %w", op, c.Name, err)
 	}
@@ -311,7 +321,7 @@ func (s *Store) Commit(ctx context.Context, c *Record, t Tokens, st Status) erro
 		if r.has && r.etag == "" {
 			return fmt.Errorf("store: commit %s: %s row has no known ETag: %w", c.Name, r.rk, ErrConflict)
 		}
-		body, err := encodeEntity(c.Name, r.rk, r.props)
+		body, err := s.encodeRow(c.Name, r.rk, r.props)
 		if err != nil {
 			return fmt.Errorf("store: commit %s: %w", c.Name, err)
 		}
@@ -327,6 +337,7 @@ func (s *Store) Commit(ctx context.Context, c *Record, t Tokens, st Status) erro
 	}
 	c.Tokens, c.Status = normTokens(t), normStatus(st)
 	c.HasAccess, c.HasRefresh, c.HasStatus = true, true, true
+	c.SecretErr = nil
 	// An unknown ETag ("") makes the next conditional write ErrConflict, and so a re-read.
 	c.ETags.Access, c.ETags.Refresh, c.ETags.Status = etags[0], etags[1], etags[2]
 	return nil
@@ -350,7 +361,7 @@ func (s *Store) SaveConsent(ctx context.Context, name string, t Tokens, st Statu
 		{RowRefreshToken, refreshProps(t, now)},
 		{RowStatus, statusProps(st)},
 	} {
-		body, err := encodeEntity(name, r.rk, r.props)
+		body, err := s.encodeRow(name, r.rk, r.props)
 		if err != nil {
 			return fmt.Errorf("store: save consent %s: %w", name, err)
 		}

@@ -88,6 +88,14 @@ type Record struct {
 	Tokens     Tokens
 	Status     Status
 
+	// SecretErr is set when a sealed secret of the partition (RefreshToken.Value) could not be
+	// opened: its key id is not configured, no keys are configured, or it fails authentication
+	// (altered, or copied from another row or connection). It wraps a *seal.OpenError naming the
+	// key id. The secret then reads as "": fail this connection without sending anything to the
+	// provider and leave its rows as they are. Other records of the same List are unaffected.
+	// A successful Commit clears it.
+	SecretErr error
+
 	// ETags are the rows' versions as read ("" for a row not read or whose version is unknown:
 	// a conditional write against it is ErrConflict). Implementations of the store set them;
 	// callers only carry them from a read to the next write.

@@ -22,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/freshtoken/freshtoken/internal/config"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"golang.org/x/oauth2"
 )
@@ -57,25 +56,63 @@ type Provider interface {
 	Refresh(ctx context.Context, refreshToken string) (*Token, error)
 }
 
-// For returns the token client for conn: a *Withings for the Withings dialect, else a *Client.
-// hc must have a timeout (see NewHTTPClient); now is the clock.
-func For(conn config.Connection, hc *http.Client, now func() time.Time) Provider {
-	if conn.Preset.Dialect == provider.DialectWithings {
-		return NewWithings(conn, hc, now)
+// Options say which app a token client speaks for, and how it reaches the provider.
+type Options struct {
+	// Preset is the provider with the connection's overrides applied.
+	Preset       provider.Preset
+	ClientID     string
+	ClientSecret string
+	Scopes       []string // asked for at consent, the preset's required ones added
+	RedirectURL  string
+	// Timeout bounds every request to the token endpoint, whatever the caller's context says.
+	// Zero means DefaultTimeout.
+	Timeout time.Duration
+	// HTTPClient sends the requests. Default: NewHTTPClient(Timeout).
+	HTTPClient *http.Client
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// DefaultTimeout bounds a token request when Options.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
 	}
-	return New(conn, hc, now)
+	if o.HTTPClient == nil {
+		o.HTTPClient = NewHTTPClient(o.Timeout)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// For returns the token client o describes: a *Withings for the Withings dialect, else a *Client.
+func For(o Options) Provider {
+	if o.Preset.Dialect == provider.DialectWithings {
+		return NewWithings(o)
+	}
+	return New(o)
 }
 
 // Client is one connection's token client. It is safe for concurrent use.
 type Client struct {
-	conn config.Connection
+	conn Options
 	http *http.Client
 	now  func() time.Time
 }
 
-// New returns a client for conn. hc must have a timeout (see NewHTTPClient); now is the clock.
-func New(conn config.Connection, hc *http.Client, now func() time.Time) *Client {
-	return &Client{conn: conn, http: hc, now: now}
+// New returns a client for o.
+func New(o Options) *Client {
+	o = o.withDefaults()
+	return &Client{conn: o, http: o.HTTPClient, now: o.Now}
+}
+
+// bounded applies the request timeout to ctx.
+func (o Options) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, o.Timeout)
 }
 
 // NewHTTPClient returns the HTTP client for token requests: an overall timeout, no keep-alive
@@ -145,6 +182,8 @@ func (c *Client) UsesPKCE() bool { return c.conn.Preset.PKCE }
 
 // Exchange trades an authorization code for the first token pair.
 func (c *Client) Exchange(ctx context.Context, code, verifier string) (*Token, error) {
+	ctx, cancel := c.conn.bounded(ctx)
+	defer cancel()
 	ctx, obs := c.observe(ctx, "authorization_code", c.conn.Preset.ExchangeParams)
 	var opts []oauth2.AuthCodeOption
 	if verifier != "" {
@@ -160,6 +199,8 @@ func (c *Client) Exchange(ctx context.Context, code, verifier string) (*Token, e
 // Refresh sends refreshToken once and returns the new pair. It never retries: a refresh is not
 // idempotent, and the caller decides from the error's Class what may happen next.
 func (c *Client) Refresh(ctx context.Context, refreshToken string) (*Token, error) {
+	ctx, cancel := c.conn.bounded(ctx)
+	defer cancel()
 	ctx, obs := c.observe(ctx, "refresh_token", c.conn.Preset.RefreshParams)
 	src := c.oauth2Config().TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken})
 	tok, err := src.Token()
@@ -189,13 +230,10 @@ func (c *Client) normalise(tok *oauth2.Token, sent string, obs observation) (*To
 			t.Expiry = time.Unix(int64(at), 0).UTC()
 		}
 	}
-	if secs, ok := number(tok.Extra("refresh_token_expires_in")); ok && secs > 0 && secs <= float64(maxSeconds) {
-		t.RefreshExpiry = now.Add(time.Duration(secs) * time.Second)
-	} else if p := c.conn.Preset; p.RefreshTokenLifetime > 0 && !p.RefreshLifetimeFromConsent && t.Rotated {
-		t.RefreshExpiry = now.Add(p.RefreshTokenLifetime)
-	}
+	secs, ok := number(tok.Extra("refresh_token_expires_in"))
+	t.RefreshExpiry = refreshExpiry(c.conn.Preset, secs, ok, sent == "" && t.RefreshToken != "", t.Rotated, now)
 	if s, ok := tok.Extra("scope").(string); ok {
-		t.Scope = SplitScopes(s)
+		t.Scope = provider.SplitScopes(s)
 	}
 	t.AccountID = accountID(tok, c.conn.Preset.AccountIDPath)
 	if t.AccessToken == "" {
@@ -205,9 +243,21 @@ func (c *Client) normalise(tok *oauth2.Token, sent string, obs observation) (*To
 	return t, nil
 }
 
-// SplitScopes splits a scope string on spaces and commas, dropping empty parts.
-func SplitScopes(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+// refreshExpiry is the new refresh token's deadline: the answer's refresh_token_expires_in when
+// it has a usable one (secs, ok), else the preset's known lifetime counted from now for the
+// first pair of a consent (exchange) or for a rotated one when refreshing extends the
+// lifetime. first says the answer is a consent's first pair and holds a refresh token. Zero
+// when none is known. This is the one place the preset's lifetime is applied.
+func refreshExpiry(p provider.Preset, secs float64, ok, first, rotated bool, now time.Time) time.Time {
+	switch {
+	case ok && secs > 0 && secs <= float64(maxSeconds):
+		return now.Add(time.Duration(secs) * time.Second)
+	case p.RefreshTokenLifetime <= 0:
+		return time.Time{}
+	case first, rotated && !p.RefreshLifetimeFromConsent:
+		return now.Add(p.RefreshTokenLifetime)
+	}
+	return time.Time{}
 }
 
 // accountID follows a dotted path ("athlete.id") through the token response.

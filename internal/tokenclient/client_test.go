@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/freshtoken/freshtoken/internal/config"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"golang.org/x/oauth2"
 )
@@ -181,12 +180,11 @@ func customPreset() provider.Preset {
 }
 
 // connection points p's token endpoint at tokenURL ("" keeps the preset's).
-func connection(p provider.Preset, tokenURL string, scopes ...string) config.Connection {
+func connection(p provider.Preset, tokenURL string, scopes ...string) Options {
 	if tokenURL != "" {
 		p.TokenURL = tokenURL
 	}
-	return config.Connection{
-		Name:         "test-" + p.Name,
+	return Options{
 		Preset:       p,
 		ClientID:     testClientID,
 		ClientSecret: testClientSecret,
@@ -195,8 +193,17 @@ func connection(p provider.Preset, tokenURL string, scopes ...string) config.Con
 	}
 }
 
-func newTestClient(conn config.Connection) *Client {
-	return New(conn, NewHTTPClient(2*time.Second), clock)
+func newTestClient(conn Options) *Client {
+	return New(withClient(conn, NewHTTPClient(2*time.Second)))
+}
+
+// withClient sends o's requests through hc, on the test clock.
+func withClient(o Options, hc *http.Client) Options {
+	o.HTTPClient, o.Now = hc, clock
+	if hc.Timeout > 0 {
+		o.Timeout = hc.Timeout
+	}
+	return o
 }
 
 func TestRefreshSuccess(t *testing.T) {
@@ -450,23 +457,6 @@ func TestRefreshSuccess(t *testing.T) {
 				t.Errorf("got AccountID %q; want %q", tok.AccountID, tt.wantAccount)
 			}
 		})
-	}
-}
-
-func TestSplitScopes(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-	}{
-		{"", nil},
-		{"a b", []string{"a", "b"}},
-		{"read,activity:read_all", []string{"read", "activity:read_all"}},
-		{" ,a,, b ,", []string{"a", "b"}},
-	}
-	for _, tt := range tests {
-		if got := SplitScopes(tt.in); !slices.Equal(got, tt.want) {
-			t.Errorf("SplitScopes(%q): got %q; want %q", tt.in, got, tt.want)
-		}
 	}
 }
 
@@ -958,5 +948,47 @@ func TestRefreshParamsOnlyOnRefreshGrant(t *testing.T) {
 		if got := rt.rec.get().gotStatus; got != http.StatusOK {
 			t.Errorf("%s: recorded status %d; want 200", tt.body, got)
 		}
+	}
+}
+
+// TestExchangeRefreshLifetime: the first pair of a consent gets the preset's known refresh-token
+// lifetime, counted from the exchange, whether or not refreshing extends it; an answer that says
+// its own lifetime wins. The same rule serves both clients.
+func TestExchangeRefreshLifetime(t *testing.T) {
+	const year = 365 * 24 * time.Hour
+	withLifetime := func(p provider.Preset, fromConsent bool) provider.Preset {
+		p.RefreshTokenLifetime = year
+		p.RefreshLifetimeFromConsent = fromConsent
+		return p
+	}
+	std := `{"access_token":"` + newAT + `","token_type":"Bearer","expires_in":3600,"refresh_token":"` + newRT + `"}`
+	tests := []struct {
+		name   string
+		preset provider.Preset
+		body   string
+		want   time.Time
+	}{
+		{"no lifetime known", customPreset(), std, time.Time{}},
+		{"rolling lifetime", withLifetime(customPreset(), false), std, testNow.Add(year)},
+		{"lifetime from consent", withLifetime(customPreset(), true), std, testNow.Add(year)},
+		{"the answer's own lifetime", withLifetime(customPreset(), true),
+			`{"access_token":"` + newAT + `","expires_in":3600,"refresh_token":"` + newRT + `","refresh_token_expires_in":86400}`,
+			testNow.Add(24 * time.Hour)},
+		{"no refresh token, no deadline", withLifetime(customPreset(), true),
+			`{"access_token":"` + newAT + `","expires_in":3600}`, time.Time{}},
+		{"withings", lookup(t, "withings"), withingsOK, testNow.Add(year)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTokenServer(t, jsonReply(http.StatusOK, tt.body))
+			c := For(withClient(connection(tt.preset, ts.tokenURL()), NewHTTPClient(2*time.Second)))
+			tok, err := c.Exchange(context.Background(), authCode, "")
+			if err != nil {
+				t.Fatalf("Exchange: %v", err)
+			}
+			if !tok.RefreshExpiry.Equal(tt.want) {
+				t.Errorf("got RefreshExpiry %v; want %v", tok.RefreshExpiry, tt.want)
+			}
+		})
 	}
 }

@@ -87,7 +87,7 @@ func FuzzClassifyBody(f *testing.F) {
 
 		// The Withings client reads the same answer as an envelope, on both calls.
 		hc := &http.Client{Transport: stub, Timeout: 5 * time.Second}
-		w := NewWithings(connection(lookup(t, "withings"), "http://token.invalid/v2/oauth2"), hc, clock)
+		w := NewWithings(withClient(connection(lookup(t, "withings"), "http://token.invalid/v2/oauth2"), hc))
 		if _, err := w.Refresh(context.Background(), oldRT); err != nil {
 			check("withings refresh", err)
 		}
@@ -101,7 +101,7 @@ func FuzzClassifyBody(f *testing.F) {
 			p.Gone = provider.FitbitGone
 
 			hc := &http.Client{Transport: stub, Timeout: 5 * time.Second}
-			c := New(connection(p, "http://token.invalid/oauth2/token"), hc, clock)
+			c := New(withClient(connection(p, "http://token.invalid/oauth2/token"), hc))
 			if _, err := c.Refresh(context.Background(), oldRT); err != nil {
 				check("refresh "+string(d), err)
 			}

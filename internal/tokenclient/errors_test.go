@@ -276,7 +276,7 @@ func TestRefreshClassification(t *testing.T) {
 				timeout = 2 * time.Second
 			}
 			ep := tt.endpoint(t)
-			c := New(connection(lookup(t, presetName), ep.url), NewHTTPClient(timeout), clock)
+			c := New(withClient(connection(lookup(t, presetName), ep.url), NewHTTPClient(timeout)))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if tt.cancelled {

@@ -419,7 +419,7 @@ func runGolden(t *testing.T, g presetGolden, tc goldenCase) {
 	}
 	body := strings.NewReplacer("$AT", newAT, "$RT", newRT, "$OLD", oldRT, "$CODE", authCode).Replace(tc.body)
 	ts := newTokenServer(t, reply(status, ctype, body, tc.header...))
-	c := For(connection(p, ts.tokenURL()), NewHTTPClient(2*time.Second), clock)
+	c := For(withClient(connection(p, ts.tokenURL()), NewHTTPClient(2*time.Second)))
 
 	verifier := ""
 	if c.UsesPKCE() {
@@ -609,7 +609,7 @@ func TestGoldenAuthorizeURL(t *testing.T) {
 					t.Fatalf("%s has no region %q", a.preset, a.region)
 				}
 			}
-			c := For(connection(p, "", a.scopes...), NewHTTPClient(2*time.Second), clock)
+			c := For(withClient(connection(p, "", a.scopes...), NewHTTPClient(2*time.Second)))
 			if c.UsesPKCE() != a.pkce {
 				t.Errorf("got UsesPKCE %v; want %v", c.UsesPKCE(), a.pkce)
 			}

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/freshtoken/freshtoken/internal/config"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/redact"
 	"golang.org/x/oauth2"
@@ -27,16 +26,16 @@ const maxEnvelope = 1 << 20
 // {"status":503,"body":{},"error":"Invalid Params: invalid refresh_token"}. userid arrives as a
 // number or a string. The consent page URL is standard OAuth2. It is safe for concurrent use.
 type Withings struct {
-	conn config.Connection
+	conn Options
 	http *http.Client
 	now  func() time.Time
 	std  *Client // builds the consent page URL
 }
 
-// NewWithings returns the Withings client for conn. hc must have a timeout (see
-// NewHTTPClient); now is the clock.
-func NewWithings(conn config.Connection, hc *http.Client, now func() time.Time) *Withings {
-	return &Withings{conn: conn, http: hc, now: now, std: New(conn, hc, now)}
+// NewWithings returns the Withings client for o.
+func NewWithings(o Options) *Withings {
+	o = o.withDefaults()
+	return &Withings{conn: o, http: o.HTTPClient, now: o.Now, std: New(o)}
 }
 
 // AuthCodeURL is the consent page URL for state (scopes comma-joined, as Withings wants them).
@@ -84,6 +83,8 @@ func (w *Withings) request(ctx context.Context, op string, form url.Values, extr
 		form.Set("client_id", w.conn.ClientID)
 		form.Set("client_secret", w.conn.ClientSecret)
 	}
+	ctx, cancel := w.conn.bounded(ctx)
+	defer cancel()
 	ctx, rec := traced(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -162,11 +163,9 @@ func (w *Withings) envelope(op string, resp *http.Response, raw []byte, sent str
 	if secs, ok := number(jsonValue(b["expires_in"])); ok && secs > 0 && secs <= float64(maxSeconds) {
 		t.Expiry = now.Add(time.Duration(secs) * time.Second)
 	}
-	if p := w.conn.Preset; t.Rotated && p.RefreshTokenLifetime > 0 && !p.RefreshLifetimeFromConsent {
-		t.RefreshExpiry = now.Add(p.RefreshTokenLifetime)
-	}
+	t.RefreshExpiry = refreshExpiry(w.conn.Preset, 0, false, sent == "" && t.RefreshToken != "", t.Rotated, now)
 	if s, ok := b["scope"].(string); ok {
-		t.Scope = SplitScopes(s)
+		t.Scope = provider.SplitScopes(s)
 	}
 	return t, nil
 }

@@ -15,11 +15,11 @@ const withingsOK = `{"status":0,"body":{"userid":36342817,"access_token":"` + ne
 
 func TestForPicksTheClient(t *testing.T) {
 	hc := NewHTTPClient(time.Second)
-	if _, ok := For(connection(lookup(t, "withings"), ""), hc, clock).(*Withings); !ok {
+	if _, ok := For(withClient(connection(lookup(t, "withings"), ""), hc)).(*Withings); !ok {
 		t.Errorf("For(withings) is not a *Withings")
 	}
 	for _, name := range []string{"google", "strava", "polar", "dexcom"} {
-		if _, ok := For(connection(lookup(t, name), ""), hc, clock).(*Client); !ok {
+		if _, ok := For(withClient(connection(lookup(t, name), ""), hc)).(*Client); !ok {
 			t.Errorf("For(%s) is not a *Client", name)
 		}
 	}
@@ -56,7 +56,7 @@ func TestWithingsEnvelope(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ts := newTokenServer(t, jsonReply(http.StatusOK, tt.body))
-			tok, err := NewWithings(connection(lookup(t, "withings"), ts.tokenURL()), NewHTTPClient(2*time.Second), clock).Refresh(context.Background(), oldRT)
+			tok, err := NewWithings(withClient(connection(lookup(t, "withings"), ts.tokenURL()), NewHTTPClient(2*time.Second))).Refresh(context.Background(), oldRT)
 			if tt.wantClass != "" {
 				if got := ClassOf(err); err == nil || got != tt.wantClass {
 					t.Fatalf("got error %v (class %q); want class %q", err, got, tt.wantClass)
@@ -111,7 +111,7 @@ func TestWithingsTransport(t *testing.T) {
 			if timeout == 0 {
 				timeout = 2 * time.Second
 			}
-			_, err := NewWithings(connection(lookup(t, "withings"), ep.url), NewHTTPClient(timeout), clock).Refresh(context.Background(), oldRT)
+			_, err := NewWithings(withClient(connection(lookup(t, "withings"), ep.url), NewHTTPClient(timeout))).Refresh(context.Background(), oldRT)
 			var e *Error
 			if !errors.As(err, &e) {
 				t.Fatalf("got %v (%T); want an *Error", err, err)
@@ -136,7 +136,7 @@ func TestWithingsOverrides(t *testing.T) {
 	p.PKCE = true
 	p.AuthStyle = oauth2.AuthStyleInHeader
 	ts := newTokenServer(t, jsonReply(http.StatusOK, withingsOK))
-	c := NewWithings(connection(p, ts.tokenURL()), NewHTTPClient(2*time.Second), clock)
+	c := NewWithings(withClient(connection(p, ts.tokenURL()), NewHTTPClient(2*time.Second)))
 	if !c.UsesPKCE() {
 		t.Errorf("got UsesPKCE false; want true")
 	}
@@ -164,7 +164,7 @@ func TestWithingsErrorsNeverEchoSecrets(t *testing.T) {
 	for _, op := range []string{"refresh", "exchange"} {
 		body := `{"status":503,"body":{},"error":"Invalid Params: invalid refresh_token ` + oldRT + ` code ` + authCode + ` secret ` + testClientSecret + ` verifier ` + pkceVerifier + `"}`
 		ts := newTokenServer(t, jsonReply(http.StatusOK, body))
-		c := NewWithings(connection(lookup(t, "withings"), ts.tokenURL()), NewHTTPClient(2*time.Second), clock)
+		c := NewWithings(withClient(connection(lookup(t, "withings"), ts.tokenURL()), NewHTTPClient(2*time.Second)))
 		var err error
 		if op == "exchange" {
 			_, err = c.Exchange(context.Background(), authCode, pkceVerifier)

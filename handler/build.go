@@ -1,0 +1,104 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/freshtoken/freshtoken/internal/config"
+	"github.com/freshtoken/freshtoken/internal/connection"
+	"github.com/freshtoken/freshtoken/internal/consent"
+	"github.com/freshtoken/freshtoken/internal/refresh"
+	"github.com/freshtoken/freshtoken/internal/server"
+	"github.com/freshtoken/freshtoken/internal/store"
+	"github.com/freshtoken/freshtoken/internal/tokenclient"
+	"github.com/rs/zerolog"
+)
+
+// app is the handler's dependencies, built once from the settings.
+type app struct {
+	cfg       config.Config
+	log       zerolog.Logger
+	store     *store.Lazy
+	conns     []*connection.Connection
+	refresher *refresh.Refresher
+	handler   http.Handler
+}
+
+// build turns the settings into the handler's parts: the store, one resolved value per
+// connection, the refresh pass and the HTTP routes. It is the only place settings become
+// package options.
+func build(cfg config.Config, log zerolog.Logger) (*app, error) {
+	st, err := openStore(cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	conns := resolve(cfg)
+	a := &app{cfg: cfg, log: log, store: st, conns: conns}
+	a.refresher = refresh.New(refresh.Options{
+		Store:         st,
+		Connections:   conns,
+		Margin:        cfg.Margin,
+		LeaseDuration: cfg.Lease,
+		Owner:         owner(cfg.WorkerID),
+		Now:           time.Now,
+		Log:           log,
+	})
+	a.handler = server.New(server.Options{
+		Refresher: a.refresher,
+		Consent: consent.New(consent.Options{
+			Store:       st,
+			Connections: conns,
+			Now:         time.Now,
+			Log:         log,
+			Rand:        rand.Reader,
+		}),
+		Log: log,
+	})
+	return a, nil
+}
+
+// resolve makes one connection value per configured connection, with its token client. Every
+// client shares one HTTP client bounded by TOKEN_REQUEST_TIMEOUT.
+func resolve(cfg config.Config) []*connection.Connection {
+	hc := tokenclient.NewHTTPClient(cfg.TokenTimeout)
+	conns := make([]*connection.Connection, 0, len(cfg.Connections))
+	for _, c := range cfg.Connections {
+		conns = append(conns, &connection.Connection{
+			Name:         c.Name,
+			Preset:       c.Preset,
+			Scopes:       c.Scopes,
+			RedirectURL:  c.RedirectURL,
+			AuthorizeURL: cfg.AuthorizeURL(c.Name),
+			Client: tokenclient.For(tokenclient.Options{
+				Preset:       c.Preset,
+				ClientID:     c.ClientID,
+				ClientSecret: c.ClientSecret,
+				Scopes:       c.Scopes,
+				RedirectURL:  c.RedirectURL,
+				Timeout:      cfg.TokenTimeout,
+				HTTPClient:   hc,
+				Now:          time.Now,
+			}),
+		})
+	}
+	return conns
+}
+
+// openStore describes the token table: by connection string, or by endpoint with Microsoft
+// Entra auth (managed identity in Azure, developer sign-in locally; AZURE_CLIENT_ID picks a
+// user-assigned identity, read by azidentity itself). It is opened on first use, so the
+// handler answers the host's readiness ping before the table service has answered.
+func openStore(sc config.Store) (*store.Lazy, error) {
+	o := store.Options{ConnectionString: sc.ConnectionString, Endpoint: sc.Endpoint, Table: sc.Table, Keys: sc.Keys}
+	if sc.Endpoint != "" {
+		cred, err := azidentity.NewDefaultAzureCredential(nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: Microsoft Entra credential: %w", config.SettingStoreEndpoint, err)
+		}
+		o.Credential = cred
+	}
+	return store.NewLazy(o), nil
+}
