@@ -53,12 +53,13 @@ func FractionTiming(fraction float64) Timing {
 	return Timing{Name: "fraction", Fraction: fraction, Margin: time.Minute}
 }
 
-// DefaultTiming is the timing the simulated year chose (see README, "A year without a lapse"):
-// due at 55% of the observed lifetime left, but never before the provider would issue a new token
-// (Strava's last hour); a failed refresh is retried at every pass within Retry-After, and no
-// wait outlasts the stored token.
+// DefaultTiming is the timing the simulated year chose (README, "A year without a lapse"): due
+// with 55% of the observed lifetime left, but never before the provider would issue a new token
+// (Strava's last hour); a failed refresh is retried at every pass within Retry-After, no wait
+// outlasts the stored token, and an unanswered refresh is resent once (ResendAmbiguous).
 func DefaultTiming() Timing {
-	return Timing{Name: "adaptive", Fraction: 0.55, Margin: time.Minute, ReissueWindow: true, RetryEveryPass: true, CapAtExpiry: true}
+	return Timing{Name: "adaptive", Fraction: 0.55, Margin: time.Minute, ReissueWindow: true,
+		RetryEveryPass: true, CapAtExpiry: true, ResendAmbiguous: true}
 }
 
 // TokenAge is what Due reads of a stored token.

@@ -78,15 +78,17 @@ func TestTimingNextAttempt(t *testing.T) {
 
 func TestTimingRepeatWindow(t *testing.T) {
 	resend := DefaultTiming()
-	resend.ResendAmbiguous = true
+	noResend := DefaultTiming()
+	noResend.ResendAmbiguous = false
 	tests := []struct {
 		name   string
 		timing Timing
 		p      provider.Preset
 		want   time.Duration
 	}{
-		{"the preset's window", DefaultTiming(), provider.Preset{RepeatWindow: 7 * time.Hour}, 7 * time.Hour},
-		{"no window, no resend", DefaultTiming(), provider.Preset{}, 0},
+		{"the preset's window", noResend, provider.Preset{RepeatWindow: 7 * time.Hour}, 7 * time.Hour},
+		{"no window, no resend", noResend, provider.Preset{}, 0},
+		{"the zero timing never resends", Timing{}.withDefaults(), provider.Preset{}, 0},
 		{"no window, resend", resend, provider.Preset{}, ResendWindow},
 		{"the preset's window wins over resend", resend, provider.Preset{RepeatWindow: 2 * time.Minute}, 2 * time.Minute},
 	}

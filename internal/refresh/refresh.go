@@ -566,4 +566,3 @@ func (r *Refresher) fail(res Result, class Class, detail string) Result {
 	res.Detail = detail
 	return res
 }
-

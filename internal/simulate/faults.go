@@ -16,9 +16,21 @@ func (w Window) Contains(t time.Time) bool { return !t.Before(w.Start) && t.Befo
 // Windows is a set of windows sorted by Start.
 type Windows []Window
 
-// Contains says whether t is inside any window.
+// maxWindow bounds the length of every window Draw makes (the 3-hour provider outage), so
+// that a lookup only scans the windows starting within maxWindow before t.
+const maxWindow = 3 * time.Hour
+
+// around returns the windows that may contain t: those starting in (t − maxWindow, t].
+func (ws Windows) around(t time.Time) Windows {
+	hi := sort.Search(len(ws), func(i int) bool { return ws[i].Start.After(t) })
+	lo := sort.Search(hi, func(i int) bool { return ws[i].Start.After(t.Add(-maxWindow)) })
+	return ws[lo:hi]
+}
+
+// Contains says whether t is inside any window. ws must be sorted by Start, each window at
+// most maxWindow long.
 func (ws Windows) Contains(t time.Time) bool {
-	for _, w := range ws {
+	for _, w := range ws.around(t) {
 		if w.Contains(t) {
 			return true
 		}
@@ -29,7 +41,7 @@ func (ws Windows) Contains(t time.Time) bool {
 // EndOf is the latest end of the windows containing t; t when none does.
 func (ws Windows) EndOf(t time.Time) time.Time {
 	end := t
-	for _, w := range ws {
+	for _, w := range ws.around(t) {
 		if w.Contains(t) && w.End.After(end) {
 			end = w.End
 		}

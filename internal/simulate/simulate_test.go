@@ -20,9 +20,9 @@ const defaultSeed = 20261201
 // timings are the policies compared; the last is refresh.DefaultTiming, whose figures decide
 // the summary line.
 func timings() []refresh.Timing {
-	resend := refresh.DefaultTiming()
-	resend.Name, resend.ResendAmbiguous = "adaptive+resend", true
-	return []refresh.Timing{refresh.FixedTiming(30 * time.Minute), refresh.FractionTiming(0.5), resend, refresh.DefaultTiming()}
+	noResend := refresh.DefaultTiming()
+	noResend.Name, noResend.ResendAmbiguous = "adaptive-noresend", false
+	return []refresh.Timing{refresh.FixedTiming(30 * time.Minute), refresh.FractionTiming(0.5), noResend, refresh.DefaultTiming()}
 }
 
 type runKey struct {
