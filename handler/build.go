@@ -42,6 +42,7 @@ func build(cfg config.Config, log zerolog.Logger) (*app, error) {
 		Connections:   conns,
 		Margin:        cfg.Margin,
 		LeaseDuration: cfg.Lease,
+		Concurrency:   cfg.Concurrency,
 		Owner:         owner(cfg.WorkerID),
 		Now:           time.Now,
 		Log:           log,
@@ -72,6 +73,7 @@ func resolve(cfg config.Config) []*connection.Connection {
 			Scopes:       c.Scopes,
 			RedirectURL:  c.RedirectURL,
 			AuthorizeURL: cfg.AuthorizeURL(c.Name),
+			Many:         c.Many,
 			Client: tokenclient.For(tokenclient.Options{
 				Preset:       c.Preset,
 				ClientID:     c.ClientID,

@@ -184,11 +184,7 @@ func (r *running) signIn(t *testing.T, name, code string) (*http.Response, strin
 const timerBody = `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}`
 
 func TestRunInProcess(t *testing.T) {
-	az, err := azuritetest.Run(context.Background(), azuritetest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { az.Stop() })
+	az := azuritetest.Start(t)
 	p := startProvider(t)
 	env := map[string]string{
 		"AzureWebJobsStorage": az.ConnectionString(),

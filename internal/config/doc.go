@@ -32,11 +32,15 @@
 //	                               custom) or comma; overrides a preset's
 //	OAUTH_<NAME>_REGION            for a provider with regions (dexcom): us (default), eu, jp
 //	                               or sandbox; AUTH_URL and TOKEN_URL still override it
+//	OAUTH_<NAME>_ACCOUNTS          one (default): one account, in partition NAME; many: any
+//	                               number of accounts, each in partition NAME.LABEL (LABEL: 1-63
+//	                               of a-z, 0-9, '-')
 //	REFRESH_SCHEDULE               NCRONTAB (see package schedule), default 0 */15 * * * *
 //	REFRESH_MARGIN                 a token is refreshed when it expires within this; default 30m
 //	TOKEN_REQUEST_TIMEOUT          timeout of one token request, default 30s
 //	REFRESH_LEASE                  how long a pass holds a connection it refreshes, default 3m;
 //	                               more than twice TOKEN_REQUEST_TIMEOUT
+//	REFRESH_CONCURRENCY            refreshes a pass runs at once, 1 to 256, default 16
 //	LOG_LEVEL                      trace, debug, info (default), warn, error, fatal, panic, disabled
 //	LOG_FORMAT                     json (default) or console
 //	FUNCTIONS_CUSTOMHANDLER_PORT   set by the Functions host; unset means standalone

@@ -36,7 +36,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	l := &loader{getenv: getenv}
 	cfg := Config{
 		CustomHandlerPort: l.port(SettingCustomHandlerPort, "", 1),
-		Port:              l.port(SettingPort, DefaultPort, 0),
+		Port:              l.port(SettingPort, defaultPort, 0),
 		BindAddress:       l.bindAddress(),
 		WorkerID:          l.get(SettingWorkerID),
 	}
@@ -45,6 +45,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	cfg.Connections = l.connections(cfg)
 	cfg.Schedule, cfg.Margin = l.refresh(cfg.CustomHandlerPort != "")
 	cfg.TokenTimeout, cfg.Lease = l.timing()
+	cfg.Concurrency = l.concurrency()
 	cfg.LogLevel = l.logLevel()
 	cfg.LogFormat = l.logFormat()
 
@@ -96,7 +97,7 @@ func (l *loader) port(setting, def string, min int) string {
 func (l *loader) bindAddress() string {
 	v := l.get(SettingBindAddress)
 	if v == "" {
-		return DefaultBindAddress
+		return defaultBindAddress
 	}
 	if net.ParseIP(v) == nil && !isHostName(v) {
 		l.problem(SettingBindAddress, "%q is not an IP address or host name (e.g. 127.0.0.1, 0.0.0.0, ::1)", v)
@@ -126,7 +127,7 @@ func (l *loader) publicBaseURL(port string) string {
 }
 
 func (l *loader) store() Store {
-	s := Store{Table: DefaultTable}
+	s := Store{Table: defaultTable}
 	if v := l.get(SettingEncryptionKeys); v != "" {
 		keys, err := seal.Parse(SettingEncryptionKeys, v, nil)
 		if err != nil {
@@ -242,7 +243,7 @@ func (l *loader) connection(cfg Config, name string) ConnectionSettings {
 	setting := func(suffix string) string { return ConnectionSetting(name, suffix) }
 	c := ConnectionSettings{Name: name}
 
-	providerSetting := setting(SuffixProvider)
+	providerSetting := setting(suffixProvider)
 	pname := strings.ToLower(l.get(providerSetting))
 	custom := pname == provider.Custom
 	switch p, ok := provider.Lookup(pname); {
@@ -259,30 +260,31 @@ func (l *loader) connection(cfg Config, name string) ConnectionSettings {
 		}
 	}
 
-	c.Preset, c.Region = l.region(setting(SuffixRegion), pname, c.Preset)
+	c.Preset, c.Region = l.region(setting(suffixRegion), pname, c.Preset)
+	c.Many = l.accounts(setting(suffixAccounts))
 
-	c.ClientID = l.required(setting(SuffixClientID))
-	c.ClientSecret = l.required(setting(SuffixClientSecret))
+	c.ClientID = l.required(setting(suffixClientID))
+	c.ClientSecret = l.required(setting(suffixClientSecret))
 
-	c.Scopes = fullScopes(c.Preset, provider.SplitScopes(l.get(setting(SuffixScopes))))
+	c.Scopes = fullScopes(c.Preset, provider.SplitScopes(l.get(setting(suffixScopes))))
 	if len(c.Scopes) == 0 && len(c.Preset.RequiredScopes) == 0 {
-		l.warn(setting(SuffixScopes), "empty: the provider's default scopes apply, and some providers (Google) refuse an authorization request without scopes")
+		l.warn(setting(suffixScopes), "empty: the provider's default scopes apply, and some providers (Google) refuse an authorization request without scopes")
 	}
 
-	c.RedirectURL = l.redirectURL(cfg, name, setting(SuffixRedirectURL))
-	l.checkLoopback(setting(SuffixRedirectURL), pname, c.Preset, c.RedirectURL)
+	c.RedirectURL = l.redirectURL(cfg, name, setting(suffixRedirectURL))
+	l.checkLoopback(setting(suffixRedirectURL), pname, c.Preset, c.RedirectURL)
 
 	need := func(suffix string) {
 		if custom && l.get(setting(suffix)) == "" {
 			l.problem(setting(suffix), "missing (required for a custom provider)")
 		}
 	}
-	for _, suffix := range []string{SuffixAuthURL, SuffixTokenURL} {
+	for _, suffix := range []string{suffixAuthURL, suffixTokenURL} {
 		need(suffix)
 		if v := l.get(setting(suffix)); v != "" {
 			if msg := checkURL(v, true); msg != "" {
 				l.problem(setting(suffix), "%s %s", showURL(v), msg)
-			} else if suffix == SuffixAuthURL {
+			} else if suffix == suffixAuthURL {
 				c.Preset.AuthURL = v
 			} else {
 				c.Preset.TokenURL = v
@@ -290,34 +292,34 @@ func (l *loader) connection(cfg Config, name string) ConnectionSettings {
 		}
 	}
 
-	need(SuffixAuthStyle)
-	if v := l.get(setting(SuffixAuthStyle)); v != "" {
+	need(suffixAuthStyle)
+	if v := l.get(setting(suffixAuthStyle)); v != "" {
 		switch strings.ToLower(v) {
 		case "header":
 			c.Preset.AuthStyle = oauth2.AuthStyleInHeader
 		case "params":
 			c.Preset.AuthStyle = oauth2.AuthStyleInParams
 		default:
-			l.problem(setting(SuffixAuthStyle), "%q is not header (HTTP Basic) or params (client_id and client_secret in the form)", v)
+			l.problem(setting(suffixAuthStyle), "%q is not header (HTTP Basic) or params (client_id and client_secret in the form)", v)
 		}
 	}
 
-	if v := l.get(setting(SuffixPKCE)); v != "" {
+	if v := l.get(setting(suffixPKCE)); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			l.problem(setting(SuffixPKCE), "%q is not true or false", v)
+			l.problem(setting(suffixPKCE), "%q is not true or false", v)
 		}
 		c.Preset.PKCE = b
 	}
 
-	if v := l.get(setting(SuffixScopeSeparator)); v != "" {
+	if v := l.get(setting(suffixScopeSeparator)); v != "" {
 		switch strings.ToLower(v) {
 		case "space":
 			c.Preset.ScopeSeparator = " "
 		case "comma":
 			c.Preset.ScopeSeparator = ","
 		default:
-			l.problem(setting(SuffixScopeSeparator), "%q is not space or comma", v)
+			l.problem(setting(suffixScopeSeparator), "%q is not space or comma", v)
 		}
 	}
 	return c
@@ -410,10 +412,10 @@ func (l *loader) checkLoopback(setting, pname string, p provider.Preset, redirec
 func (l *loader) refresh(underHost bool) (schedule.Schedule, time.Duration) {
 	expr := l.get(SettingSchedule)
 	if expr == "" {
-		expr = DefaultSchedule
+		expr = defaultSchedule
 		if underHost {
 			l.warn(SettingSchedule, "not set: the Functions host cannot resolve %%%s%% in the timer's function.json, "+
-				"so the timer does not run; set it (e.g. %s)", SettingSchedule, DefaultSchedule)
+				"so the timer does not run; set it (e.g. %s)", SettingSchedule, defaultSchedule)
 		}
 	}
 	s, err := schedule.Parse(expr)
@@ -421,7 +423,7 @@ func (l *loader) refresh(underHost bool) (schedule.Schedule, time.Duration) {
 		l.problem(SettingSchedule, "%q is not an NCRONTAB schedule: %v", expr, err)
 	}
 
-	margin := DefaultMargin
+	margin := defaultMargin
 	if v := l.get(SettingMargin); v != "" {
 		d, err := time.ParseDuration(v)
 		switch {
@@ -462,12 +464,12 @@ func (l *loader) logFormat() string {
 	v := strings.ToLower(l.get(SettingLogFormat))
 	switch v {
 	case "":
-		return DefaultLogFormat
+		return defaultLogFormat
 	case "json", "console":
 		return v
 	}
 	l.problem(SettingLogFormat, "%q is not json or console", v)
-	return DefaultLogFormat
+	return defaultLogFormat
 }
 
 // fullScopes completes scopes written short for p (Google's googlehealth.sleep.readonly),

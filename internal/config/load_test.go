@@ -376,6 +376,10 @@ func TestLoadReportsEachFault(t *testing.T) {
 		{"schedule", stravaEnv, env{"REFRESH_SCHEDULE": "*/15 * * *"}, "REFRESH_SCHEDULE", `"*/15 * * *" is not an NCRONTAB schedule: 4 fields`},
 		{"schedule field", stravaEnv, env{"REFRESH_SCHEDULE": "0 */15 25 * * *"}, "REFRESH_SCHEDULE", "hour field"},
 		{"margin not a duration", stravaEnv, env{"REFRESH_MARGIN": "3 hours"}, "REFRESH_MARGIN", `"3 hours" is not a Go duration (e.g. 30m, 2h)`},
+		{"accounts", stravaEnv, env{"OAUTH_STRAVA_ACCOUNTS": "several"}, "OAUTH_STRAVA_ACCOUNTS", `"several" is not one or many`},
+		{"concurrency not a number", stravaEnv, env{"REFRESH_CONCURRENCY": "many"}, "REFRESH_CONCURRENCY", `"many" is not a whole number`},
+		{"concurrency zero", stravaEnv, env{"REFRESH_CONCURRENCY": "0"}, "REFRESH_CONCURRENCY", `"0" must be between 1 and 256`},
+		{"concurrency too high", stravaEnv, env{"REFRESH_CONCURRENCY": "1000"}, "REFRESH_CONCURRENCY", `"1000" must be between 1 and 256`},
 		{"margin zero", stravaEnv, env{"REFRESH_MARGIN": "0s"}, "REFRESH_MARGIN", "more than 0"},
 		{"margin negative", stravaEnv, env{"REFRESH_MARGIN": "-5m"}, "REFRESH_MARGIN", "more than 0"},
 		{"margin a day", stravaEnv, env{"REFRESH_MARGIN": "24h"}, "REFRESH_MARGIN", "less than 24h"},
@@ -551,11 +555,11 @@ func TestLoadLoopbackAccepted(t *testing.T) {
 }
 
 func TestConnectionSetting(t *testing.T) {
-	if got, want := ConnectionSetting("my-app-2", SuffixClientID), "OAUTH_MY_APP_2_CLIENT_ID"; got != want {
+	if got, want := ConnectionSetting("my-app-2", suffixClientID), "OAUTH_MY_APP_2_CLIENT_ID"; got != want {
 		t.Errorf("ConnectionSetting = %q; want %q", got, want)
 	}
 	names := ConnectionSettingNames("strava")
-	if len(names) != 11 || names[0] != "OAUTH_STRAVA_PROVIDER" || names[10] != "OAUTH_STRAVA_REGION" {
+	if len(names) != 12 || names[0] != "OAUTH_STRAVA_PROVIDER" || names[11] != "OAUTH_STRAVA_ACCOUNTS" {
 		t.Errorf("ConnectionSettingNames = %q", names)
 	}
 }
@@ -597,5 +601,29 @@ func TestLoadEncryptionKeys(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLoadAccountsAndConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		accounts, concurrency string
+		many                  bool
+		n                     int
+	}{
+		{"", "", false, DefaultConcurrency},
+		{"one", "1", false, 1},
+		{"many", "64", true, 64},
+		{"MANY", " 256 ", true, 256},
+	} {
+		e := stravaEnv()
+		e["OAUTH_STRAVA_ACCOUNTS"] = tc.accounts
+		e["REFRESH_CONCURRENCY"] = tc.concurrency
+		cfg, _ := mustLoad(t, e)
+		if got := cfg.Connections[0].Many; got != tc.many {
+			t.Errorf("ACCOUNTS=%q: Many = %v; want %v", tc.accounts, got, tc.many)
+		}
+		if cfg.Concurrency != tc.n {
+			t.Errorf("REFRESH_CONCURRENCY=%q: Concurrency = %d; want %d", tc.concurrency, cfg.Concurrency, tc.n)
+		}
 	}
 }

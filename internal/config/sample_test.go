@@ -39,7 +39,7 @@ func TestSampleNamesEverySetting(t *testing.T) {
 	fixed := map[string]string{
 		"FUNCTIONS_WORKER_RUNTIME": "custom",
 		"AzureWebJobsStorage":      "UseDevelopmentStorage=true",
-		"REFRESH_SCHEDULE":         DefaultSchedule,
+		"REFRESH_SCHEDULE":         defaultSchedule,
 	}
 	for k, want := range fixed {
 		if got := values[k]; got != want {

@@ -28,33 +28,37 @@ const (
 	SettingLease             = "REFRESH_LEASE"
 	SettingWorkerID          = "FUNCTIONS_CUSTOMHANDLER_WORKER_ID"
 	SettingEncryptionKeys    = "TOKEN_ENCRYPTION_KEYS"
+	SettingConcurrency       = "REFRESH_CONCURRENCY"
 )
 
 // Suffixes of a connection's settings: OAUTH_<NAME>_<suffix> (see ConnectionSetting).
 const (
-	SuffixProvider       = "PROVIDER"
-	SuffixClientID       = "CLIENT_ID"
-	SuffixClientSecret   = "CLIENT_SECRET"
-	SuffixScopes         = "SCOPES"
-	SuffixRedirectURL    = "REDIRECT_URL"
-	SuffixAuthURL        = "AUTH_URL"
-	SuffixTokenURL       = "TOKEN_URL"
-	SuffixAuthStyle      = "AUTH_STYLE"
-	SuffixPKCE           = "PKCE"
-	SuffixScopeSeparator = "SCOPE_SEPARATOR"
-	SuffixRegion         = "REGION"
+	suffixProvider       = "PROVIDER"
+	suffixClientID       = "CLIENT_ID"
+	suffixClientSecret   = "CLIENT_SECRET"
+	suffixScopes         = "SCOPES"
+	suffixRedirectURL    = "REDIRECT_URL"
+	suffixAuthURL        = "AUTH_URL"
+	suffixTokenURL       = "TOKEN_URL"
+	suffixAuthStyle      = "AUTH_STYLE"
+	suffixPKCE           = "PKCE"
+	suffixScopeSeparator = "SCOPE_SEPARATOR"
+	suffixRegion         = "REGION"
+	suffixAccounts       = "ACCOUNTS"
 )
 
 // Defaults of optional settings.
 const (
-	DefaultTable        = store.DefaultTable
-	DefaultSchedule     = "0 */15 * * * *"
-	DefaultMargin       = refresh.DefaultMargin
-	DefaultPort         = "7071"
-	DefaultBindAddress  = "127.0.0.1"
-	DefaultLogFormat    = "json"
-	DefaultTokenTimeout = tokenclient.DefaultTimeout
-	DefaultLease        = refresh.DefaultLease
+	defaultTable        = store.DefaultTable
+	defaultSchedule     = "0 */15 * * * *"
+	defaultMargin       = refresh.DefaultMargin
+	defaultPort         = "7071"
+	defaultBindAddress  = "127.0.0.1"
+	defaultLogFormat    = "json"
+	defaultTokenTimeout = tokenclient.DefaultTimeout
+	defaultLease        = refresh.DefaultLease
+	DefaultConcurrency  = refresh.DefaultConcurrency
+	MaxConcurrency      = 256
 )
 
 // SettingNames lists the settings Load reads that do not belong to one connection, in the
@@ -65,15 +69,15 @@ func SettingNames() []string {
 		SettingTable, SettingConnections, SettingSchedule, SettingMargin, SettingLogLevel,
 		SettingLogFormat, SettingCustomHandlerPort, SettingPort, SettingBindAddress,
 		SettingWebsiteHostname, SettingTokenTimeout, SettingLease, SettingWorkerID,
-		SettingEncryptionKeys,
+		SettingEncryptionKeys, SettingConcurrency,
 	}
 }
 
 // ConnectionSettingNames lists the settings Load reads for the connection called name.
 func ConnectionSettingNames(name string) []string {
 	suffixes := []string{
-		SuffixProvider, SuffixClientID, SuffixClientSecret, SuffixScopes, SuffixRedirectURL,
-		SuffixAuthURL, SuffixTokenURL, SuffixAuthStyle, SuffixPKCE, SuffixScopeSeparator, SuffixRegion,
+		suffixProvider, suffixClientID, suffixClientSecret, suffixScopes, suffixRedirectURL,
+		suffixAuthURL, suffixTokenURL, suffixAuthStyle, suffixPKCE, suffixScopeSeparator, suffixRegion, suffixAccounts,
 	}
 	names := make([]string, len(suffixes))
 	for i, s := range suffixes {
@@ -83,7 +87,7 @@ func ConnectionSettingNames(name string) []string {
 }
 
 // ConnectionSetting returns the name of one of a connection's settings:
-// ConnectionSetting("my-app", SuffixClientID) is OAUTH_MY_APP_CLIENT_ID.
+// ConnectionSetting("my-app", suffixClientID) is OAUTH_MY_APP_CLIENT_ID.
 func ConnectionSetting(name, suffix string) string {
 	return "OAUTH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_" + suffix
 }
@@ -91,5 +95,5 @@ func ConnectionSetting(name, suffix string) string {
 // isSecret says whether a setting's value must never appear in a message.
 func isSecret(setting string) bool {
 	return setting == SettingWebJobsStorage || setting == SettingStoreConnection || setting == SettingEncryptionKeys ||
-		strings.HasSuffix(setting, "_"+SuffixClientSecret)
+		strings.HasSuffix(setting, "_"+suffixClientSecret)
 }

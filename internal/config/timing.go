@@ -5,8 +5,8 @@ import "time"
 // timing reads TOKEN_REQUEST_TIMEOUT and REFRESH_LEASE. The lease must outlive a token request,
 // an identical repeat of it, and the commit that follows: more than twice the request timeout.
 func (l *loader) timing() (timeout, lease time.Duration) {
-	timeout = l.duration(SettingTokenTimeout, DefaultTokenTimeout, time.Second, 5*time.Minute)
-	lease = l.duration(SettingLease, DefaultLease, 2*time.Second, time.Hour)
+	timeout = l.duration(SettingTokenTimeout, defaultTokenTimeout, time.Second, 5*time.Minute)
+	lease = l.duration(SettingLease, defaultLease, 2*time.Second, time.Hour)
 	if lease <= 2*timeout {
 		l.problem(SettingLease, "%v must be more than twice %s (%v): the lease must outlive a "+
 			"token request, its repeat and the commit", lease, SettingTokenTimeout, timeout)

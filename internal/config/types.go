@@ -37,6 +37,9 @@ type Config struct {
 	// 3m). It must outlive the slowest refresh: a token request, an identical repeat, and the
 	// commit's retries, so Load requires more than 2×TokenTimeout.
 	Lease time.Duration
+	// Concurrency bounds the refreshes a pass runs at once (REFRESH_CONCURRENCY, default
+	// DefaultConcurrency, at most MaxConcurrency).
+	Concurrency int
 
 	LogLevel  zerolog.Level // LOG_LEVEL, default info
 	LogFormat string        // LOG_FORMAT: "json" (default) or "console"
@@ -69,6 +72,9 @@ type ConnectionSettings struct {
 	// Region is OAUTH_<NAME>_REGION for a preset with regions (its default when unset), whose
 	// endpoints Preset then holds; "" for every other provider.
 	Region string
+	// Many is OAUTH_<NAME>_ACCOUNTS=many: the connection holds any number of accounts, each in
+	// partition NAME.LABEL. Unset or "one": one account, in partition NAME, as before.
+	Many bool
 }
 
 // AuthorizeURL is where a person opens the consent flow for c (in Azure, a function key must be

@@ -18,7 +18,7 @@ import (
 
 // Connection is one configured connection. It is read-only after start-up and safe to share.
 type Connection struct {
-	Name string // lower-case letters, digits and '-'; the table partition
+	Name string // lower-case letters, digits and '-'; the table partition (NAME.LABEL for an account)
 	// Preset is the provider with the connection's overrides (region, URLs, auth style, PKCE,
 	// scope separator) applied.
 	Preset provider.Preset
@@ -31,6 +31,14 @@ type Connection struct {
 	AuthorizeURL string
 	// Client speaks to the provider's token endpoint.
 	Client tokenclient.Provider
+
+	// Many is set for a connection declared with OAUTH_<NAME>_ACCOUNTS=many: it holds any
+	// number of accounts, each in partition NAME.LABEL (see Account), and partition NAME is
+	// not used.
+	Many bool
+	// Label and Base are set on the value of one account (see Account): its label, and the
+	// name of the connection it belongs to. Name is then the account's partition NAME.LABEL.
+	Label, Base string
 }
 
 // Title is the provider's name for people.

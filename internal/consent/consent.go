@@ -35,8 +35,8 @@ import (
 // Defaults for the zero values of Options. The code exchange is bounded by the connection's
 // token client (TOKEN_REQUEST_TIMEOUT), like every request to a token endpoint.
 const (
-	DefaultStateTTL     = 10 * time.Minute
-	DefaultStoreTimeout = 10 * time.Second
+	defaultStateTTL     = 10 * time.Minute
+	defaultStoreTimeout = 10 * time.Second
 )
 
 // cookiePrefix starts the name of a connection's state cookie; the connection name follows.
@@ -104,10 +104,10 @@ func New(o Options) *Handler {
 		h.rand = rand.Reader
 	}
 	if h.ttl <= 0 {
-		h.ttl = DefaultStateTTL
+		h.ttl = defaultStateTTL
 	}
 	if h.storeTimeout <= 0 {
-		h.storeTimeout = DefaultStoreTimeout
+		h.storeTimeout = defaultStoreTimeout
 	}
 	return h
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/store"
+	"github.com/freshtoken/freshtoken/internal/store/storetest"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
@@ -76,7 +77,7 @@ func TestAuthorizeRedirect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"?"+tt.query, func(t *testing.T) {
-			st := newFakeStore()
+			st := storetest.New()
 			var conns []*connection.Connection
 			for _, c := range testConnections() {
 				conns = append(conns, resolve(c, tokenclient.New(tokenclient.Options{
@@ -145,28 +146,28 @@ func TestAuthorizeRedirect(t *testing.T) {
 				t.Errorf("cookie Secure = %t; want %t", ck.Secure, tt.secure)
 			}
 
-			if len(st.puts) != 1 {
-				t.Fatalf("PutAuthState calls = %d; want 1", len(st.puts))
+			if n := succeeded(st, storetest.OpPutAuthState); n != 1 {
+				t.Fatalf("PutAuthState calls = %d; want 1", n)
 			}
-			p := st.puts[0]
-			if p.name != tt.name || p.key != stateKey(state) {
-				t.Errorf("PutAuthState(%q, key %q); want (%q, sha256 of the state)", p.name, p.key, tt.name)
+			key, a := onlyState(t, st, tt.name)
+			if key != stateKey(state) {
+				t.Errorf("PutAuthState(%q, key %q); want (%q, sha256 of the state)", tt.name, key, tt.name)
 			}
-			if want := t0.Add(10 * time.Minute); !p.state.ExpiresAt.Equal(want) {
-				t.Errorf("ExpiresAt = %v; want %v", p.state.ExpiresAt, want)
+			if want := t0.Add(10 * time.Minute); !a.ExpiresAt.Equal(want) {
+				t.Errorf("ExpiresAt = %v; want %v", a.ExpiresAt, want)
 			}
-			if p.state.Replace != tt.replace {
-				t.Errorf("Replace = %t; want %t", p.state.Replace, tt.replace)
+			if a.Replace != tt.replace {
+				t.Errorf("Replace = %t; want %t", a.Replace, tt.replace)
 			}
 			challenge := q.Get("code_challenge")
 			if tt.pkce {
-				if p.state.Verifier == "" || challenge != oauth2.S256ChallengeFromVerifier(p.state.Verifier) ||
+				if a.Verifier == "" || challenge != oauth2.S256ChallengeFromVerifier(a.Verifier) ||
 					q.Get("code_challenge_method") != "S256" {
 					t.Errorf("PKCE: verifier stored %t, challenge matches %t, method %q; want S256 of the stored verifier",
-						p.state.Verifier != "", challenge == oauth2.S256ChallengeFromVerifier(p.state.Verifier), q.Get("code_challenge_method"))
+						a.Verifier != "", challenge == oauth2.S256ChallengeFromVerifier(a.Verifier), q.Get("code_challenge_method"))
 				}
-			} else if p.state.Verifier != "" || challenge != "" {
-				t.Errorf("PKCE for a provider without it: verifier stored %t, challenge sent %t", p.state.Verifier != "", challenge != "")
+			} else if a.Verifier != "" || challenge != "" {
+				t.Errorf("PKCE for a provider without it: verifier stored %t, challenge sent %t", a.Verifier != "", challenge != "")
 			}
 			if strings.Contains(resp.Header.Get("Location"), clientSecret) {
 				t.Errorf("redirect carries the client secret")
@@ -204,7 +205,9 @@ func TestAuthorizeFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.store.putErr = tt.putErr
+			if tt.putErr != nil {
+				e.store.Inject(-1, storetest.Fault{Op: storetest.OpPutAuthState, Err: tt.putErr})
+			}
 			r := httptest.NewRequest(http.MethodGet, tt.path, nil)
 			w := httptest.NewRecorder()
 			e.mux.ServeHTTP(w, r)
@@ -229,8 +232,8 @@ func TestAuthorizeFailures(t *testing.T) {
 			if len(resp.Cookies()) != 0 {
 				t.Errorf("cookies set: %d; want none", len(resp.Cookies()))
 			}
-			if len(e.store.puts) != 0 {
-				t.Errorf("PutAuthState calls = %d; want 0", len(e.store.puts))
+			if n := succeeded(e.store, storetest.OpPutAuthState); n != 0 {
+				t.Errorf("PutAuthState calls = %d; want 0", n)
 			}
 		})
 	}
@@ -262,10 +265,11 @@ func TestRoutes(t *testing.T) {
 
 func TestCallbackSuccess(t *testing.T) {
 	e := newEnv(t)
-	e.store.conns["google"] = store.Record{Name: "google", HasStatus: true,
-		Status: store.Status{State: store.StateNeedsConsent, AccountID: "acct-1", Generation: 4, ConsecutiveFailures: 3}}
+	put(t, e.store, store.Record{Name: "google", HasStatus: true,
+		Status: store.Status{State: store.StateNeedsConsent, AccountID: "acct-1", Generation: 4, ConsecutiveFailures: 3}})
 	e.ex["google"].tok.Scope = []string{emailScopeLong, sleepScope, "openid"}
 	state, ck := e.start("google", "")
+	_, pending := onlyState(t, e.store, "google")
 	e.clock.advance(time.Minute)
 
 	resp := e.callback("google", query("state", state, "code", authCode), ck)
@@ -289,28 +293,28 @@ func TestCallbackSuccess(t *testing.T) {
 	if ex.calls[0].code != authCode {
 		t.Errorf("Exchange got another code (length %d)", len(ex.calls[0].code))
 	}
-	if v := e.store.puts[0].state.Verifier; v == "" || ex.calls[0].verifier != v {
+	if v := pending.Verifier; v == "" || ex.calls[0].verifier != v {
 		t.Errorf("Exchange verifier is the stored one: %t; want true", v != "" && ex.calls[0].verifier == v)
 	}
-	if len(e.store.saves) != 1 {
-		t.Fatalf("SaveConsent calls = %d; want 1", len(e.store.saves))
+	if n := saveCount(e.store); n != 1 {
+		t.Fatalf("SaveConsent calls = %d; want 1", n)
 	}
-	s := e.store.saves[0]
+	s := saved(t, e.store, "google")
 	wantTokens := store.Tokens{
 		AccessToken: accessToken, TokenType: "Bearer", ExpiresAt: t0.Add(time.Hour),
 		Scope: emailScopeLong + " " + sleepScope + " openid", RefreshToken: refreshToken,
 	}
-	if s.name != "google" || s.tokens != wantTokens {
+	if s.Name != "google" || s.Tokens != wantTokens {
 		t.Errorf("SaveConsent tokens differ: name %q, scope %q, expiry %v, access ok %t, refresh ok %t",
-			s.name, s.tokens.Scope, s.tokens.ExpiresAt, s.tokens.AccessToken == accessToken, s.tokens.RefreshToken == refreshToken)
+			s.Name, s.Tokens.Scope, s.Tokens.ExpiresAt, s.Tokens.AccessToken == accessToken, s.Tokens.RefreshToken == refreshToken)
 	}
 	now := t0.Add(time.Minute)
 	wantStatus := store.Status{
 		State: store.StateOK, Provider: "google", AccountID: "acct-1",
 		GrantedScopes: wantTokens.Scope, ConnectedAt: now, LastSuccess: now, Generation: 5,
 	}
-	if s.status != wantStatus {
-		t.Errorf("SaveConsent status = %+v; want %+v", s.status, wantStatus)
+	if s.Status != wantStatus {
+		t.Errorf("SaveConsent status = %+v; want %+v", s.Status, wantStatus)
 	}
 }
 
@@ -419,7 +423,7 @@ func TestCallbackFailures(t *testing.T) {
 			name: "store down at take", conn: "google",
 			setup: func(e *env) (string, []*http.Cookie) {
 				state, ck := e.start("google", "")
-				e.store.takeErr = errors.New("table service: HTTP 503")
+				e.store.Inject(-1, storetest.Fault{Op: storetest.OpTakeAuthState, Err: errors.New("table service: HTTP 503")})
 				return query("state", state, "code", authCode), []*http.Cookie{ck}
 			},
 			want: 503, errorLog: true,
@@ -465,7 +469,7 @@ func TestCallbackFailures(t *testing.T) {
 			setup: func(e *env) (string, []*http.Cookie) {
 				// A sign-in started before the shutdown.
 				state := "started-before-the-fitbit-shutdown-0123456789"
-				e.store.seed("fitbit", state, store.AuthState{Verifier: "v", ExpiresAt: t0.Add(5 * time.Minute)})
+				seedState(e.t, e.store, "fitbit", state, store.AuthState{Verifier: "v", ExpiresAt: t0.Add(5 * time.Minute)})
 				e.ex["fitbit"].err = &tokenclient.Error{Op: "exchange", Class: tokenclient.Revoked, StatusCode: 410, Gone: provider.FitbitGone}
 				return query("state", state, "code", authCode), []*http.Cookie{{Name: cookieName("fitbit"), Value: state}}
 			},
@@ -474,7 +478,7 @@ func TestCallbackFailures(t *testing.T) {
 		{
 			name: "another account", conn: "google",
 			setup: func(e *env) (string, []*http.Cookie) {
-				e.store.conns["google"] = store.Record{Name: "google", HasStatus: true, Status: store.Status{AccountID: "acct-1", Generation: 2}}
+				put(e.t, e.store, store.Record{Name: "google", HasStatus: true, Status: store.Status{AccountID: "acct-1", Generation: 2}})
 				e.ex["google"].tok.AccountID = "acct-2"
 				state, ck := e.start("google", "")
 				return query("state", state, "code", authCode), []*http.Cookie{ck}
@@ -484,7 +488,7 @@ func TestCallbackFailures(t *testing.T) {
 		{
 			name: "account unknown against a pinned one", conn: "google",
 			setup: func(e *env) (string, []*http.Cookie) {
-				e.store.conns["google"] = store.Record{Name: "google", HasStatus: true, Status: store.Status{AccountID: "acct-1"}}
+				put(e.t, e.store, store.Record{Name: "google", HasStatus: true, Status: store.Status{AccountID: "acct-1"}})
 				e.ex["google"].tok.AccountID = ""
 				state, ck := e.start("google", "")
 				return query("state", state, "code", authCode), []*http.Cookie{ck}
@@ -495,7 +499,7 @@ func TestCallbackFailures(t *testing.T) {
 			name: "store down at read", conn: "google",
 			setup: func(e *env) (string, []*http.Cookie) {
 				state, ck := e.start("google", "")
-				e.store.getErr = errors.New("table service: HTTP 500")
+				e.store.Inject(-1, storetest.Fault{Op: storetest.OpGet, Err: errors.New("table service: HTTP 500")})
 				return query("state", state, "code", authCode), []*http.Cookie{ck}
 			},
 			want: 503, wantText: []string{"issued tokens", "nothing was stored"}, exchanged: true, errorLog: true,
@@ -504,7 +508,7 @@ func TestCallbackFailures(t *testing.T) {
 			name: "store down at save", conn: "google",
 			setup: func(e *env) (string, []*http.Cookie) {
 				state, ck := e.start("google", "")
-				e.store.saveErr = errors.New("table service: HTTP 503 (ServerBusy)")
+				e.store.Inject(-1, storetest.Fault{Op: storetest.OpSaveConsent, Err: errors.New("table service: HTTP 503 (ServerBusy)")})
 				return query("state", state, "code", authCode), []*http.Cookie{ck}
 			},
 			want: 503, wantText: []string{"The provider issued tokens but they could not be stored", "Start again"}, exchanged: true, errorLog: true,
@@ -530,7 +534,7 @@ func TestCallbackFailures(t *testing.T) {
 				}
 			}
 			e.noSecrets("the page", body)
-			if n := e.store.saveCount(); n != 0 {
+			if n := saveCount(e.store); n != 0 {
 				t.Errorf("SaveConsent calls = %d; want 0", n)
 			}
 			if ex, ok := e.ex[tt.conn]; ok {
@@ -562,7 +566,7 @@ func TestCallbackProviderErrorDiscardsState(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Errorf("callback after a declined one: status %d; want 400", resp.StatusCode)
 	}
-	if n := e.store.saveCount(); n != 0 {
+	if n := saveCount(e.store); n != 0 {
 		t.Errorf("SaveConsent calls = %d; want 0", n)
 	}
 }
@@ -579,7 +583,7 @@ func TestCallbackReplay(t *testing.T) {
 	if resp.StatusCode != 400 || !strings.Contains(body, "already used") {
 		t.Errorf("replayed callback: status %d; want 400 saying already used; page:\n%s", resp.StatusCode, e.masked(body))
 	}
-	if n := e.store.saveCount(); n != 1 {
+	if n := saveCount(e.store); n != 1 {
 		t.Errorf("SaveConsent calls = %d; want 1", n)
 	}
 	if n := e.ex["google"].callCount(); n != 1 {
@@ -605,7 +609,7 @@ func TestCallbackConcurrent(t *testing.T) {
 	if count[200] != 1 || count[400] != n-1 {
 		t.Errorf("statuses %v; want one 200 and %d 400", count, n-1)
 	}
-	if got := e.store.saveCount(); got != 1 {
+	if got := saveCount(e.store); got != 1 {
 		t.Errorf("SaveConsent calls = %d; want 1", got)
 	}
 	if got := e.ex["strava"].callCount(); got != 1 {
@@ -615,7 +619,7 @@ func TestCallbackConcurrent(t *testing.T) {
 
 func TestCallbackReplace(t *testing.T) {
 	e := newEnv(t)
-	e.store.conns["google"] = store.Record{Name: "google", HasStatus: true, Status: store.Status{AccountID: "acct-1", Generation: 7}}
+	put(t, e.store, store.Record{Name: "google", HasStatus: true, Status: store.Status{AccountID: "acct-1", Generation: 7}})
 	e.ex["google"].tok.AccountID = "acct-2"
 	state, ck := e.start("google", "replace=true")
 	resp := e.callback("google", query("state", state, "code", authCode), ck)
@@ -626,10 +630,10 @@ func TestCallbackReplace(t *testing.T) {
 	if !strings.Contains(body, "acct-2") {
 		t.Errorf("page lacks the new account id; page:\n%s", e.masked(body))
 	}
-	if len(e.store.saves) != 1 {
-		t.Fatalf("SaveConsent calls = %d; want 1", len(e.store.saves))
+	if n := saveCount(e.store); n != 1 {
+		t.Fatalf("SaveConsent calls = %d; want 1", n)
 	}
-	if got := e.store.saves[0].status; got.AccountID != "acct-2" || got.Generation != 8 {
+	if got := saved(t, e.store, "google").Status; got.AccountID != "acct-2" || got.Generation != 8 {
 		t.Errorf("saved account %q generation %d; want acct-2, 8", got.AccountID, got.Generation)
 	}
 }
@@ -667,12 +671,15 @@ func TestCallbackScopes(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d; want 200; page:\n%s", resp.StatusCode, e.masked(body))
 			}
-			s := e.store.saves[0]
-			if s.status.GrantedScopes != tt.wantGranted || s.tokens.Scope != tt.wantGranted {
-				t.Errorf("granted: status %q, tokens %q; want %q", s.status.GrantedScopes, s.tokens.Scope, tt.wantGranted)
+			if n := saveCount(e.store); n != 1 {
+				t.Fatalf("SaveConsent calls = %d; want 1", n)
 			}
-			if s.status.MissingScopes != tt.wantMissing {
-				t.Errorf("MissingScopes = %q; want %q", s.status.MissingScopes, tt.wantMissing)
+			s := saved(t, e.store, tt.conn)
+			if s.Status.GrantedScopes != tt.wantGranted || s.Tokens.Scope != tt.wantGranted {
+				t.Errorf("granted: status %q, tokens %q; want %q", s.Status.GrantedScopes, s.Tokens.Scope, tt.wantGranted)
+			}
+			if s.Status.MissingScopes != tt.wantMissing {
+				t.Errorf("MissingScopes = %q; want %q", s.Status.MissingScopes, tt.wantMissing)
 			}
 			if got := strings.Contains(body, "not granted"); got != (tt.wantMissing != "") {
 				t.Errorf("page mentions missing scopes: %t; want %t", got, tt.wantMissing != "")
@@ -713,13 +720,18 @@ func TestCallbackRefreshToken(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d; want 200; page:\n%s", resp.StatusCode, e.masked(body))
 			}
-			if len(e.store.saves) != 1 {
-				t.Fatalf("SaveConsent calls = %d; want 1", len(e.store.saves))
+			if n := saveCount(e.store); n != 1 {
+				t.Fatalf("SaveConsent calls = %d; want 1", n)
 			}
-			s := e.store.saves[0].tokens
+			rec := saved(t, e.store, tt.conn)
+			s := rec.Tokens
 			if s.RefreshToken != tt.refresh || !s.RefreshExpiresAt.Equal(tt.wantExpiry) {
 				t.Errorf("stored refresh token present %t, expiry %v; want present %t, expiry %v",
 					s.RefreshToken != "", s.RefreshExpiresAt, tt.refresh != "", tt.wantExpiry)
+			}
+			// The Status row mirrors the refresh token's deadline.
+			if !rec.Status.RefreshDeadline.Equal(tt.wantExpiry) {
+				t.Errorf("Status.RefreshDeadline = %v; want %v", rec.Status.RefreshDeadline, tt.wantExpiry)
 			}
 			warned := strings.Contains(body, "issued no refresh token")
 			if warned != tt.wantWarning {

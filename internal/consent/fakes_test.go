@@ -17,6 +17,7 @@ import (
 	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/store"
+	"github.com/freshtoken/freshtoken/internal/store/storetest"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
@@ -39,93 +40,57 @@ const (
 	emailScopeLong = "https://www.googleapis.com/auth/userinfo.email"
 )
 
-// fakeStore keeps everything in maps. TakeAuthState is atomic, like the table store's
-// delete-with-ETag.
-type fakeStore struct {
-	mu     sync.Mutex
-	states map[string]store.AuthState // name + "/" + key
-	conns  map[string]store.Record
-	puts   []putCall
-	saves  []saveCall
-
-	putErr, takeErr, getErr, saveErr error
-}
-
-type putCall struct {
-	name, key string
-	state     store.AuthState
-}
-
-type saveCall struct {
-	name   string
-	tokens store.Tokens
-	status store.Status
-}
-
-func newFakeStore() *fakeStore {
-	return &fakeStore{states: map[string]store.AuthState{}, conns: map[string]store.Record{}}
-}
-
-func (s *fakeStore) PutAuthState(_ context.Context, name, key string, a store.AuthState) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.putErr != nil {
-		return s.putErr
+// succeeded is the number of calls of op that returned no error.
+func succeeded(s *storetest.Memory, op storetest.Op) int {
+	n := 0
+	for _, c := range s.Calls() {
+		if c.Op == op && c.Err == nil {
+			n++
+		}
 	}
-	s.puts = append(s.puts, putCall{name, key, a})
-	s.states[name+"/"+key] = a
-	return nil
+	return n
 }
 
-func (s *fakeStore) TakeAuthState(_ context.Context, name, key string) (store.AuthState, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.takeErr != nil {
-		return store.AuthState{}, s.takeErr
+// saveCount is the number of consents stored.
+func saveCount(s *storetest.Memory) int { return succeeded(s, storetest.OpSaveConsent) }
+
+// seedState records a pending authorization as Authorize would.
+func seedState(t testing.TB, s *storetest.Memory, name, state string, a store.AuthState) {
+	t.Helper()
+	if err := s.PutAuthState(context.Background(), name, stateKey(state), a); err != nil {
+		t.Fatalf("seed auth state: %v", err)
 	}
-	a, ok := s.states[name+"/"+key]
+}
+
+// put writes r's rows as an earlier consent or pass would have.
+func put(t testing.TB, s *storetest.Memory, r store.Record) {
+	t.Helper()
+	if err := s.Put(context.Background(), &r); err != nil {
+		t.Fatalf("put %s: %v", r.Name, err)
+	}
+}
+
+// onlyState is name's single pending authorization and its key.
+func onlyState(t testing.TB, s *storetest.Memory, name string) (string, store.AuthState) {
+	t.Helper()
+	as := s.AuthStates(name)
+	if len(as) != 1 {
+		t.Fatalf("%s: %d pending authorizations stored; want 1", name, len(as))
+	}
+	for k, a := range as {
+		return k, a
+	}
+	return "", store.AuthState{}
+}
+
+// saved is what the store holds for name after a consent.
+func saved(t testing.TB, s *storetest.Memory, name string) *store.Record {
+	t.Helper()
+	r, ok := s.Peek(name)
 	if !ok {
-		return store.AuthState{}, store.ErrNotFound
+		t.Fatalf("%s: no connection stored", name)
 	}
-	delete(s.states, name+"/"+key)
-	return a, nil
-}
-
-func (s *fakeStore) Get(_ context.Context, name string) (*store.Record, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.getErr != nil {
-		return nil, s.getErr
-	}
-	c, ok := s.conns[name]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	return &c, nil
-}
-
-func (s *fakeStore) SaveConsent(_ context.Context, name string, t store.Tokens, st store.Status) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.saveErr != nil {
-		return s.saveErr
-	}
-	s.saves = append(s.saves, saveCall{name, t, st})
-	s.conns[name] = store.Record{Name: name, HasAccess: true, HasRefresh: t.RefreshToken != "", HasStatus: true, Tokens: t, Status: st}
-	return nil
-}
-
-func (s *fakeStore) saveCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.saves)
-}
-
-// seed records a pending authorization as Authorize would.
-func (s *fakeStore) seed(name, state string, a store.AuthState) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.states[name+"/"+stateKey(state)] = a
+	return r
 }
 
 // fakeExchanger issues tok for any code, or fails with err.
@@ -133,15 +98,21 @@ type fakeExchanger struct {
 	pkce     bool
 	redirect string
 
-	mu    sync.Mutex
-	tok   tokenclient.Token
-	err   error
-	calls []exchangeCall
+	mu        sync.Mutex
+	tok       tokenclient.Token
+	err       error
+	calls     []exchangeCall
+	verifiers []string // given to AuthCodeURL: every verifier Authorize stored
 }
 
 type exchangeCall struct{ code, verifier string }
 
 func (f *fakeExchanger) AuthCodeURL(state, verifier string) string {
+	f.mu.Lock()
+	if verifier != "" {
+		f.verifiers = append(f.verifiers, verifier)
+	}
+	f.mu.Unlock()
 	v := url.Values{"state": {state}, "redirect_uri": {f.redirect}}
 	if verifier != "" {
 		v.Set("code_challenge", oauth2.S256ChallengeFromVerifier(verifier))
@@ -217,7 +188,7 @@ type env struct {
 	t     testing.TB
 	h     *Handler
 	mux   *http.ServeMux
-	store *fakeStore
+	store *storetest.Memory
 	ex    map[string]*fakeExchanger
 	clock *clock
 	logs  *syncBuffer
@@ -260,7 +231,7 @@ func newEnv(t testing.TB) *env {
 	e := &env{
 		t:     t,
 		mux:   http.NewServeMux(),
-		store: newFakeStore(),
+		store: storetest.New(),
 		ex:    map[string]*fakeExchanger{},
 		clock: &clock{t: t0},
 		logs:  &syncBuffer{},
@@ -303,13 +274,15 @@ func (e *env) secrets() map[string]string {
 		"access token": accessToken, "refresh token": refreshToken,
 		"client secret": clientSecret, "authorization code": authCode,
 	}
-	e.store.mu.Lock()
-	for i, p := range e.store.puts {
-		if p.state.Verifier != "" {
-			s["verifier #"+strconv.Itoa(i)] = p.state.Verifier
+	i := 0
+	for _, ex := range e.ex {
+		ex.mu.Lock()
+		for _, v := range ex.verifiers {
+			s["verifier #"+strconv.Itoa(i)] = v
+			i++
 		}
+		ex.mu.Unlock()
 	}
-	e.store.mu.Unlock()
 	e.mu.Lock()
 	for i, st := range e.states {
 		s["state #"+strconv.Itoa(i)] = st

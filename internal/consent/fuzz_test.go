@@ -26,7 +26,7 @@ func FuzzCallbackQuery(f *testing.F) {
 	f.Add("", "")
 	f.Fuzz(func(t *testing.T, rawQuery, cookie string) {
 		e := newEnv(t)
-		e.store.seed("strava", fuzzState, store.AuthState{ExpiresAt: t0.Add(time.Minute)})
+		seedState(t, e.store, "strava", fuzzState, store.AuthState{ExpiresAt: t0.Add(time.Minute)})
 		r := httptest.NewRequest(http.MethodGet, "/api/callback/strava", nil)
 		r.URL.RawQuery = rawQuery
 		r.Header.Set("Cookie", cookieName("strava")+"="+cookie)

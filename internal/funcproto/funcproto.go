@@ -22,12 +22,12 @@ import (
 
 // Headers the host sets on every invocation request.
 const (
-	HeaderInvocationID = "X-Azure-Functions-InvocationId"
-	HeaderHostVersion  = "X-Azure-Functions-HostVersion"
+	headerInvocationID = "X-Azure-Functions-InvocationId"
+	headerHostVersion  = "X-Azure-Functions-HostVersion"
 )
 
 // DefaultLimit is a generous bound for an invocation body: a timer payload is well under 1 KiB.
-const DefaultLimit = 1 << 20
+const defaultLimit = 1 << 20
 
 // Sentinel errors returned (wrapped) by Decode; branch with errors.Is.
 var (
@@ -51,11 +51,11 @@ type InvokeRequest struct {
 }
 
 // MaxInvocationIDLen bounds an accepted invocation id; a GUID has 36 characters.
-const MaxInvocationIDLen = 64
+const maxInvocationIDLen = 64
 
 // invocationID returns the header value when it looks like an id the host generates, else "".
 func invocationID(v string) string {
-	if v == "" || len(v) > MaxInvocationIDLen {
+	if v == "" || len(v) > maxInvocationIDLen {
 		return ""
 	}
 	for i := range len(v) {
@@ -95,7 +95,7 @@ func (e *decodeError) Is(target error) bool { return target == e.kind }
 // since invocation payloads can carry request data, never echo the body.
 func Decode(r *http.Request, limit int64) (InvokeRequest, error) {
 	if limit <= 0 {
-		limit = DefaultLimit
+		limit = defaultLimit
 	}
 	if r.ContentLength > limit {
 		return InvokeRequest{}, &decodeError{ErrTooLarge, fmt.Sprintf("invocation body exceeds %d bytes (Content-Length %d)", limit, r.ContentLength)}
@@ -118,7 +118,7 @@ func Decode(r *http.Request, limit int64) (InvokeRequest, error) {
 	if err != nil {
 		return InvokeRequest{}, err
 	}
-	req.InvocationID = invocationID(r.Header.Get(HeaderInvocationID))
+	req.InvocationID = invocationID(r.Header.Get(headerInvocationID))
 	return req, nil
 }
 

@@ -142,8 +142,8 @@ func TestDecodeInvocationID(t *testing.T) {
 		{name: "spaces", header: []string{"0f8fad5b d9cb"}, want: ""},
 		{name: "not hex", header: []string{"access-token-xyz"}, want: ""},
 		{name: "non-ASCII", header: []string{"0f8fad5b\u00e9"}, want: ""},
-		{name: "at the length bound", header: []string{strings.Repeat("a", MaxInvocationIDLen)}, want: strings.Repeat("a", MaxInvocationIDLen)},
-		{name: "too long", header: []string{strings.Repeat("a", MaxInvocationIDLen+1)}, want: ""},
+		{name: "at the length bound", header: []string{strings.Repeat("a", maxInvocationIDLen)}, want: strings.Repeat("a", maxInvocationIDLen)},
+		{name: "too long", header: []string{strings.Repeat("a", maxInvocationIDLen+1)}, want: ""},
 		{name: "not taken from the body", body: `{"InvocationID":"` + guid + `","invocationId":"` + guid + `"}`, want: ""},
 	}
 	for _, tt := range tests {
@@ -154,7 +154,7 @@ func TestDecodeInvocationID(t *testing.T) {
 			}
 			r := newRequest(body)
 			for _, v := range tt.header {
-				r.Header.Add(HeaderInvocationID, v)
+				r.Header.Add(headerInvocationID, v)
 			}
 			got, err := Decode(r, 0)
 			if err != nil {
@@ -214,7 +214,7 @@ func TestDecodeChunkedOverHTTP(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, err := Decode(r, DefaultLimit)
+		req, err := Decode(r, defaultLimit)
 		got <- result{r.ContentLength, r.TransferEncoding, req, err}
 		Write(w, http.StatusOK, InvokeResponse{})
 	}))
@@ -227,7 +227,7 @@ func TestDecodeChunkedOverHTTP(t *testing.T) {
 	req.ContentLength = -1
 	req.TransferEncoding = []string{"chunked"}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set(HeaderInvocationID, "0f8fad5b-d9cb-469f-a165-70867728950e")
+	req.Header.Set(headerInvocationID, "0f8fad5b-d9cb-469f-a165-70867728950e")
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

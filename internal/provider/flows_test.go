@@ -21,6 +21,7 @@ import (
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/store"
+	"github.com/freshtoken/freshtoken/internal/store/storetest"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
 	"github.com/rs/zerolog"
 )
@@ -90,53 +91,6 @@ func conn(t *testing.T, name, preset, tokenURL string, scopes ...string) *connec
 	}
 }
 
-// consentStore is an in-memory consent.Store.
-type consentStore struct {
-	mu     sync.Mutex
-	states map[string]store.AuthState
-	saved  map[string]store.Tokens
-	status map[string]store.Status
-}
-
-func newConsentStore() *consentStore {
-	return &consentStore{states: map[string]store.AuthState{}, saved: map[string]store.Tokens{}, status: map[string]store.Status{}}
-}
-
-func (s *consentStore) PutAuthState(_ context.Context, name, key string, a store.AuthState) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.states[name+"/"+key] = a
-	return nil
-}
-
-func (s *consentStore) TakeAuthState(_ context.Context, name, key string) (store.AuthState, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.states[name+"/"+key]
-	if !ok {
-		return store.AuthState{}, store.ErrNotFound
-	}
-	delete(s.states, name+"/"+key)
-	return a, nil
-}
-
-func (s *consentStore) Get(_ context.Context, name string) (*store.Record, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.saved[name]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	return &store.Record{Name: name, HasAccess: true, HasRefresh: true, HasStatus: true, Tokens: t, Status: s.status[name]}, nil
-}
-
-func (s *consentStore) SaveConsent(_ context.Context, name string, t store.Tokens, st store.Status) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.saved[name], s.status[name] = t, st
-	return nil
-}
-
 // consentFlow serves Authorize and Callback for the connections.
 func consentFlow(t *testing.T, st consent.Store, conns ...*connection.Connection) *http.ServeMux {
 	t.Helper()
@@ -186,7 +140,7 @@ func checkNoSecret(t *testing.T, what, text string) {
 func TestFitbitAuthorizeIsGone(t *testing.T) {
 	te := newTokenEndpoint(t, http.StatusGone, fitbit410)
 	c := conn(t, "steps", "fitbit", te.URL)
-	mux := consentFlow(t, newConsentStore(), c)
+	mux := consentFlow(t, storetest.New(), c)
 
 	w := get(mux, "/api/authorize/steps")
 	if w.Code != http.StatusGone {
@@ -213,7 +167,7 @@ func TestFitbitCallbackMeetsGone(t *testing.T) {
 	c := conn(t, "steps", "fitbit", te.URL)
 	started := *c
 	started.Preset.Gone = "" // what Authorize saw
-	st := newConsentStore()
+	st := storetest.New()
 	mux := consentFlow(t, st, &started)
 
 	w := signIn(t, mux, "steps")
@@ -226,57 +180,13 @@ func TestFitbitCallbackMeetsGone(t *testing.T) {
 			t.Errorf("the page does not name %s:\n%s", s, body)
 		}
 	}
-	if len(st.saved) != 0 {
+	if _, ok := st.Peek("steps"); ok {
 		t.Errorf("a connection was stored; want none")
 	}
 	checkNoSecret(t, "the page", body)
 }
 
-// refreshStore is an in-memory refresh.Store for one pass.
-type refreshStore struct {
-	mu    sync.Mutex
-	conns map[string]*store.Record
-	calls []string
-}
-
-func (s *refreshStore) record(m string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, m)
-}
-
-func (s *refreshStore) List(context.Context) (map[string]*store.Record, error) {
-	s.record("List")
-	return s.conns, nil
-}
-
-func (s *refreshStore) Get(_ context.Context, name string) (*store.Record, error) {
-	s.record("Get")
-	if c, ok := s.conns[name]; ok {
-		return c, nil
-	}
-	return nil, store.ErrNotFound
-}
-
-func (s *refreshStore) Lease(_ context.Context, c *store.Record, st store.Status) error {
-	s.record("Lease")
-	c.Status = st
-	return nil
-}
-
-func (s *refreshStore) Commit(_ context.Context, c *store.Record, t store.Tokens, st store.Status) error {
-	s.record("Commit")
-	c.Tokens, c.Status = t, st
-	return nil
-}
-
-func (s *refreshStore) SetStatus(_ context.Context, c *store.Record, st store.Status) error {
-	s.record("SetStatus")
-	c.Status = st
-	return nil
-}
-
-func pass(t *testing.T, st *refreshStore, c *connection.Connection) refresh.Result {
+func pass(t *testing.T, st *storetest.Memory, c *connection.Connection) refresh.Result {
 	t.Helper()
 	r := refresh.New(refresh.Options{
 		Store: st, Now: clock, Log: zerolog.Nop(), Owner: "flows-test",
@@ -292,12 +202,14 @@ func pass(t *testing.T, st *refreshStore, c *connection.Connection) refresh.Resu
 func TestFitbitRefreshMeetsGone(t *testing.T) {
 	te := newTokenEndpoint(t, http.StatusGone, fitbit410)
 	c := conn(t, "steps", "fitbit", te.URL)
-	sc := &store.Record{
+	st := storetest.New()
+	if err := st.Put(context.Background(), &store.Record{
 		Name: "steps", HasAccess: true, HasRefresh: true, HasStatus: true,
 		Tokens: store.Tokens{AccessToken: accessToken, RefreshToken: refreshToken, ExpiresAt: t0.Add(5 * time.Minute)},
 		Status: store.Status{State: store.StateOK, Provider: "fitbit", AccountID: "26FWFL"},
+	}); err != nil {
+		t.Fatal(err)
 	}
-	st := &refreshStore{conns: map[string]*store.Record{"steps": sc}}
 
 	res := pass(t, st, c)
 	if res.Outcome != refresh.Failed || res.Class != refresh.ClassRevoked {
@@ -309,7 +221,7 @@ func TestFitbitRefreshMeetsGone(t *testing.T) {
 			t.Errorf("the pass's line does not say %q: %s", s, line)
 		}
 	}
-	if sc.Status.State != store.StateNeedsConsent {
+	if sc, _ := st.Peek("steps"); sc.Status.State != store.StateNeedsConsent {
 		t.Errorf("got state %q; want %q", sc.Status.State, store.StateNeedsConsent)
 	}
 	if n := te.count(); n != 1 {
@@ -323,7 +235,7 @@ func TestFitbitRefreshMeetsGone(t *testing.T) {
 func TestPolarConnectsWithoutRefreshToken(t *testing.T) {
 	te := newTokenEndpoint(t, http.StatusOK, `{"access_token":"`+accessToken+`","token_type":"bearer","expires_in":31535999,"x_user_id":10000000}`)
 	c := conn(t, "polar", "polar", te.URL, "accesslink.read_all")
-	st := newConsentStore()
+	st := storetest.New()
 	mux := consentFlow(t, st, c)
 
 	w := signIn(t, mux, "polar")
@@ -338,23 +250,23 @@ func TestPolarConnectsWithoutRefreshToken(t *testing.T) {
 		t.Errorf("the page does not name the account 10000000:\n%s", body)
 	}
 	checkNoSecret(t, "the page", body)
-	saved, ok := st.saved["polar"]
+	rec, ok := st.Peek("polar")
 	if !ok {
 		t.Fatal("nothing was stored")
 	}
+	saved := rec.Tokens
 	if saved.AccessToken != accessToken || saved.RefreshToken != "" || !saved.RefreshExpiresAt.IsZero() {
 		t.Errorf("stored access token %d bytes, refresh token %d bytes, refresh deadline %v; want the access token alone",
 			len(saved.AccessToken), len(saved.RefreshToken), saved.RefreshExpiresAt)
 	}
-	if got := st.status["polar"].AccountID; got != "10000000" {
+	if got := rec.Status.AccountID; got != "10000000" {
 		t.Errorf("stored AccountID %q; want 10000000", got)
 	}
 
 	// The pass: the refresh row exists with an empty value, as SaveConsent writes it.
-	sc, _ := st.Get(context.Background(), "polar")
-	rst := &refreshStore{conns: map[string]*store.Record{"polar": sc}}
+	st.ResetCalls()
 	hits := te.count()
-	res := pass(t, rst, c)
+	res := pass(t, st, c)
 	if res.Outcome != refresh.NotDue {
 		t.Errorf("got outcome %s (%s); want %s", res.Outcome, res.Line(), refresh.NotDue)
 	}
@@ -364,8 +276,8 @@ func TestPolarConnectsWithoutRefreshToken(t *testing.T) {
 	if n := te.count() - hits; n != 0 {
 		t.Errorf("the pass sent %d token requests; want none", n)
 	}
-	for _, m := range rst.calls {
-		if m != "List" {
+	for _, m := range st.Calls() {
+		if m.Op != storetest.OpList {
 			t.Errorf("the pass called %s; want only List", m)
 		}
 	}
@@ -375,7 +287,7 @@ func TestPolarConnectsWithoutRefreshToken(t *testing.T) {
 func TestWithingsExpiredCodeOnCallback(t *testing.T) {
 	te := newTokenEndpoint(t, http.StatusOK, `{"status":503,"body":{},"error":"Invalid Params: invalid code"}`)
 	c := conn(t, "scale", "withings", te.URL, "user.metrics")
-	st := newConsentStore()
+	st := storetest.New()
 	mux := consentFlow(t, st, c)
 
 	w := signIn(t, mux, "scale")
@@ -388,7 +300,7 @@ func TestWithingsExpiredCodeOnCallback(t *testing.T) {
 			t.Errorf("the page does not say %q:\n%s", s, body)
 		}
 	}
-	if len(st.saved) != 0 {
+	if _, ok := st.Peek("scale"); ok {
 		t.Errorf("a connection was stored; want none")
 	}
 	checkNoSecret(t, "the page", body)

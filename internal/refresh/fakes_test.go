@@ -4,79 +4,24 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"fmt"
 	"net/http"
-	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/freshtoken/freshtoken/internal/store"
+	"github.com/freshtoken/freshtoken/internal/store/storetest"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
 )
 
-// Store methods, as counted by fakeStore.
+// Store operations, as counted by storetest.Memory.
 const (
-	mList      = "List"
-	mGet       = "Get"
-	mLease     = "Lease"
-	mCommit    = "Commit"
-	mSetStatus = "SetStatus"
+	mList      = storetest.OpList
+	mGet       = storetest.OpGet
+	mLease     = storetest.OpLease
+	mCommit    = storetest.OpCommit
+	mSetStatus = storetest.OpSetStatus
 )
-
-// Row indexes in rowVersions.
-const (
-	rowAccess = iota
-	rowRefresh
-	rowStatus
-)
-
-// rowVersions are a partition's three row versions (ETags); 0: the row does not exist.
-type rowVersions [3]int64
-
-type partition struct {
-	tokens store.Tokens
-	status store.Status
-	ver    rowVersions
-}
-
-// fault is an error injected into one store call.
-type fault struct {
-	err error
-	// apply (Commit only) makes the write happen before err is returned: an answer lost on the
-	// way back, after which the store's own retry meets its own write and conflicts.
-	apply bool
-}
-
-// fakeStore is an in-memory refresh.Store with the real store's conditional semantics: every row
-// has a version; the versions a *store.Connection holds are those it was read with or last wrote;
-// a write against a stale version fails with an error matching store.ErrConflict and changes
-// nothing; Commit writes its three rows or none. It is safe for concurrent use.
-type fakeStore struct {
-	now func() time.Time
-
-	mu      sync.Mutex
-	parts   map[string]*partition
-	held    map[*store.Record]rowVersions
-	lastVer int64
-	calls   map[string]int            // per method
-	perConn map[string]map[string]int // per method, per connection
-	log     []string                  // "Method" or "Method name", in call order
-	faults  map[string][]fault        // per "Method" or "Method name", consumed one per call
-	// hook runs outside the lock: after the read for List and Get, before the write for the
-	// others (barriers, other writers).
-	hook func(method, name string)
-}
-
-func newFakeStore(now func() time.Time) *fakeStore {
-	return &fakeStore{
-		now:     now,
-		parts:   map[string]*partition{},
-		held:    map[*store.Record]rowVersions{},
-		calls:   map[string]int{},
-		perConn: map[string]map[string]int{},
-		faults:  map[string][]fault{},
-	}
-}
 
 // Errors with the shapes the real store returns.
 func statusErr(code int, svcCode string) error {
@@ -89,305 +34,49 @@ var (
 	errConflict  = statusErr(http.StatusPreconditionFailed, "UpdateConditionNotSatisfied")
 )
 
-// inject makes the next n calls of method fail with err.
-func (f *fakeStore) inject(method string, n int, err error) {
-	f.injectFor(method, "", n, err)
-}
-
-// injectFor makes the next n calls of method for connection name fail with err.
-func (f *fakeStore) injectFor(method, name string, n int, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	key := strings.TrimSpace(method + " " + name)
-	for range n {
-		f.faults[key] = append(f.faults[key], fault{err: err})
-	}
-}
-
-// injectLostCommit makes the next Commit write its rows and then answer with a conflict.
-func (f *fakeStore) injectLostCommit() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults[mCommit] = append(f.faults[mCommit], fault{err: errConflict, apply: true})
-}
-
-func (f *fakeStore) clearFaults() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults = map[string][]fault{}
-}
-
-func (f *fakeStore) setHook(h func(method, name string)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.hook = h
-}
-
-// begin records a call and returns the fault injected for it, if any. It runs under f.mu.
-func (f *fakeStore) begin(method, name string) *fault {
-	f.calls[method]++
-	if f.perConn[method] == nil {
-		f.perConn[method] = map[string]int{}
-	}
-	f.perConn[method][name]++
-	key := strings.TrimSpace(method + " " + name)
-	f.log = append(f.log, key)
-	for _, k := range []string{key, method} {
-		if q := f.faults[k]; len(q) > 0 {
-			f.faults[k] = q[1:]
-			return &q[0]
-		}
-	}
-	return nil
-}
-
-func (f *fakeStore) runHook(method, name string) {
-	f.mu.Lock()
-	h := f.hook
-	f.mu.Unlock()
-	if h != nil {
-		h(method, name)
-	}
-}
-
-// stored is how the table keeps a time: UTC, 100 ns precision.
-func stored(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC().Truncate(100 * time.Nanosecond)
-}
-
-func normTokens(t store.Tokens) store.Tokens {
-	t.ExpiresAt, t.RefreshExpiresAt = stored(t.ExpiresAt), stored(t.RefreshExpiresAt)
-	return t
-}
-
-func normStatus(s store.Status) store.Status {
-	for _, p := range []*time.Time{&s.ConnectedAt, &s.LastSuccess, &s.LastFailure, &s.NextAttempt, &s.LeaseUntil, &s.InFlightSince} {
-		*p = stored(*p)
-	}
-	return s
-}
-
-// snapshot returns a new Connection read from p and remembers the versions it holds.
-func (f *fakeStore) snapshot(name string, p *partition) *store.Record {
-	c := &store.Record{
-		Name:       name,
-		HasAccess:  p.ver[rowAccess] != 0,
-		HasRefresh: p.ver[rowRefresh] != 0,
-		HasStatus:  p.ver[rowStatus] != 0,
-	}
-	if c.HasAccess {
-		c.Tokens.AccessToken, c.Tokens.TokenType = p.tokens.AccessToken, p.tokens.TokenType
-		c.Tokens.ExpiresAt, c.Tokens.Scope = p.tokens.ExpiresAt, p.tokens.Scope
-	}
-	if c.HasRefresh {
-		c.Tokens.RefreshToken, c.Tokens.RefreshExpiresAt = p.tokens.RefreshToken, p.tokens.RefreshExpiresAt
-	}
-	if c.HasStatus {
-		c.Status = p.status
-	}
-	f.held[c] = p.ver
-	return c
-}
-
-func (f *fakeStore) List(ctx context.Context) (map[string]*store.Record, error) {
-	defer f.runHook(mList, "")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if ft := f.begin(mList, ""); ft != nil {
-		return nil, fmt.Errorf("fake store: list: %w", ft.err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("fake store: list: %w", err)
-	}
-	m := map[string]*store.Record{}
-	for name, p := range f.parts {
-		if p.ver != (rowVersions{}) {
-			m[name] = f.snapshot(name, p)
-		}
-	}
-	return m, nil
-}
-
-func (f *fakeStore) Get(ctx context.Context, name string) (*store.Record, error) {
-	defer f.runHook(mGet, name)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if ft := f.begin(mGet, name); ft != nil {
-		return nil, fmt.Errorf("fake store: get %q: %w", name, ft.err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("fake store: get %q: %w", name, err)
-	}
-	p := f.parts[name]
-	if p == nil || p.ver == (rowVersions{}) {
-		return nil, fmt.Errorf("fake store: get %q: %w", name, store.ErrNotFound)
-	}
-	return f.snapshot(name, p), nil
-}
-
-// precondition checks the rows' conditions as the real store would: replace where c has the
-// row (If-Match its ETag), insert where it has none. It runs under f.mu.
-func (f *fakeStore) precondition(c *store.Record, rows ...int) error {
-	held, known := f.held[c]
-	var cur rowVersions
-	if p := f.parts[c.Name]; p != nil {
-		cur = p.ver
-	}
-	has := [3]bool{c.HasAccess, c.HasRefresh, c.HasStatus}
-	for _, i := range rows {
-		switch {
-		case has[i] && (!known || held[i] == 0):
-			return errConflict // no known ETag
-		case !has[i] && cur[i] != 0:
-			return statusErr(http.StatusConflict, "EntityAlreadyExists")
-		case has[i] && cur[i] == 0:
-			return statusErr(http.StatusNotFound, "ResourceNotFound")
-		case has[i] && held[i] != cur[i]:
-			return errConflict
-		}
-	}
-	return nil
-}
-
-func (f *fakeStore) part(name string) *partition {
-	p := f.parts[name]
-	if p == nil {
-		p = &partition{}
-		f.parts[name] = p
-	}
-	return p
-}
-
-func (f *fakeStore) bump(p *partition, rows ...int) {
-	for _, i := range rows {
-		f.lastVer++
-		p.ver[i] = f.lastVer
-	}
-}
-
-func (f *fakeStore) Lease(ctx context.Context, c *store.Record, st store.Status) error {
-	return f.writeStatus(ctx, mLease, c, st)
-}
-
-func (f *fakeStore) SetStatus(ctx context.Context, c *store.Record, st store.Status) error {
-	return f.writeStatus(ctx, mSetStatus, c, st)
-}
-
-func (f *fakeStore) writeStatus(ctx context.Context, method string, c *store.Record, st store.Status) error {
-	f.runHook(method, c.Name)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if ft := f.begin(method, c.Name); ft != nil {
-		return fmt.Errorf("fake store: %s %s: %w", method, c.Name, ft.err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("fake store: %s %s: %w", method, c.Name, err)
-	}
-	if err := f.precondition(c, rowStatus); err != nil {
-		return fmt.Errorf("fake store: %s %s: %w", method, c.Name, err)
-	}
-	p := f.part(c.Name)
-	p.status = normStatus(st)
-	f.bump(p, rowStatus)
-	held := f.held[c]
-	held[rowStatus] = p.ver[rowStatus]
-	f.held[c] = held
-	c.Status, c.HasStatus = p.status, true
-	return nil
-}
-
-func (f *fakeStore) Commit(ctx context.Context, c *store.Record, t store.Tokens, st store.Status) error {
-	f.runHook(mCommit, c.Name)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ft := f.begin(mCommit, c.Name)
-	if ft != nil && !ft.apply {
-		return fmt.Errorf("fake store: commit %s: %w", c.Name, ft.err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("fake store: commit %s: %w", c.Name, err)
-	}
-	if err := f.precondition(c, rowAccess, rowRefresh, rowStatus); err != nil {
-		return fmt.Errorf("fake store: commit %s: %w", c.Name, err)
-	}
-	p := f.part(c.Name)
-	p.tokens, p.status = normTokens(t), normStatus(st)
-	f.bump(p, rowAccess, rowRefresh, rowStatus)
-	if ft != nil {
-		// The write happened; the caller never learns it (its Connection keeps the old versions).
-		return fmt.Errorf("fake store: commit %s: %w", c.Name, ft.err)
-	}
-	f.held[c] = p.ver
-	c.Tokens, c.Status = p.tokens, p.status
-	c.HasAccess, c.HasRefresh, c.HasStatus = true, true, true
-	return nil
-}
-
 // seed writes a connection's three rows unconditionally, uncounted.
-func (f *fakeStore) seed(name string, t store.Tokens, st store.Status) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p := f.part(name)
-	p.tokens, p.status = normTokens(t), normStatus(st)
-	f.bump(p, rowAccess, rowRefresh, rowStatus)
-}
-
-// saveConsent replaces the three rows as store.SaveConsent does: unconditionally, in one go.
-func (f *fakeStore) saveConsent(name string, t store.Tokens, st store.Status) {
-	f.seed(name, t, st)
+func seed(t testing.TB, s *storetest.Memory, name string, tk store.Tokens, st store.Status) {
+	t.Helper()
+	r := &store.Record{Name: name, HasAccess: true, HasRefresh: true, HasStatus: true, Tokens: tk, Status: st}
+	if err := s.Put(context.Background(), r); err != nil {
+		t.Fatalf("seed %s: %v", name, err)
+	}
 }
 
 // otherWriterStatus changes only the Status row, as another writer's SetStatus would.
-func (f *fakeStore) otherWriterStatus(name string, change func(*store.Status)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p := f.part(name)
-	change(&p.status)
-	p.status = normStatus(p.status)
-	f.bump(p, rowStatus)
+func otherWriterStatus(t testing.TB, s *storetest.Memory, name string, change func(*store.Status)) {
+	t.Helper()
+	var st store.Status
+	if r, ok := s.Peek(name); ok {
+		st = r.Status
+	}
+	change(&st)
+	if err := s.Put(context.Background(), &store.Record{Name: name, HasStatus: true, Status: st}); err != nil {
+		t.Errorf("other writer's status for %s: %v", name, err)
+	}
 }
 
-// row returns what the table holds for name.
-func (f *fakeStore) row(name string) (store.Tokens, store.Status) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p := f.part(name)
-	return p.tokens, p.status
-}
-
-func (f *fakeStore) count(method string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[method]
-}
-
-func (f *fakeStore) countFor(method, name string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.perConn[method][name]
+// row returns what the table holds for name (zero values where it holds nothing).
+func row(s *storetest.Memory, name string) (store.Tokens, store.Status) {
+	r, ok := s.Peek(name)
+	if !ok {
+		return store.Tokens{}, store.Status{}
+	}
+	return r.Tokens, r.Status
 }
 
 // writes is the number of Lease, SetStatus and Commit calls for name.
-func (f *fakeStore) writes(name string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.perConn[mLease][name] + f.perConn[mSetStatus][name] + f.perConn[mCommit][name]
+func writes(s *storetest.Memory, name string) int {
+	return s.Count(mLease, name) + s.Count(mSetStatus, name) + s.Count(mCommit, name)
 }
 
-func (f *fakeStore) callLog() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.log...)
-}
-
-// resetCounts forgets the calls so far.
-func (f *fakeStore) resetCounts() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls, f.perConn, f.log = map[string]int{}, map[string]map[string]int{}, nil
+// callLog is the calls so far, as "Method" or "Method name".
+func callLog(s *storetest.Memory) []string {
+	var log []string
+	for _, c := range s.Calls() {
+		log = append(log, c.String())
+	}
+	return log
 }
 
 // randomToken is a fresh 40-character alphanumeric secret.

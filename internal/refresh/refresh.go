@@ -31,7 +31,7 @@ type Store interface {
 const (
 	DefaultMargin      = 30 * time.Minute
 	DefaultLease       = 3 * time.Minute
-	defaultConcurrency = 4
+	DefaultConcurrency = 16
 )
 
 // Options configure a Refresher. Zero values take the defaults above.
@@ -50,7 +50,7 @@ type Options struct {
 	Owner string
 	Now   func() time.Time
 	Log   zerolog.Logger
-	// Concurrency bounds connections refreshed at once. Default 4.
+	// Concurrency bounds connections refreshed at once. Default DefaultConcurrency.
 	Concurrency int
 	// Jitter returns a factor in [0.8, 1.2) for backoff; default random.
 	Jitter func() float64
@@ -87,7 +87,7 @@ func New(o Options) *Refresher {
 		o.LeaseDuration = DefaultLease
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = defaultConcurrency
+		o.Concurrency = DefaultConcurrency
 	}
 	if o.Now == nil {
 		o.Now = time.Now

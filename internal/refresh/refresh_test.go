@@ -16,6 +16,7 @@ import (
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/store"
+	"github.com/freshtoken/freshtoken/internal/store/storetest"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
 	"github.com/rs/zerolog"
 )
@@ -36,7 +37,7 @@ const generation = 7 // the Generation of every seeded Status row
 type env struct {
 	t     *testing.T
 	clock *fakeClock
-	store *fakeStore
+	store *storetest.Memory
 	logs  *syncBuffer
 
 	mu       sync.Mutex
@@ -49,7 +50,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, clock: &fakeClock{t: t0}, logs: &syncBuffer{}}
-	e.store = newFakeStore(e.clock.Now)
+	e.store = storetest.New()
 	t.Cleanup(e.checkInvariants)
 	return e
 }
@@ -104,7 +105,7 @@ func (e *env) seed(name string, expiresIn time.Duration, change ...func(*store.S
 	for _, f := range change {
 		f(&st)
 	}
-	e.store.seed(name, tk, st)
+	seed(e.t, e.store, name, tk, st)
 	e.mu.Lock()
 	e.seeded = append(e.seeded, tk.AccessToken, tk.RefreshToken)
 	e.mu.Unlock()
@@ -175,7 +176,7 @@ func checkRefreshed(t *testing.T, e *env, p *fakeProvider, name string, old stor
 	if !ok {
 		t.Fatalf("%s: the provider issued no pair for the stored refresh token", name)
 	}
-	tk, st := e.store.row(name)
+	tk, st := row(e.store, name)
 	if tk.AccessToken != ans.AccessToken {
 		t.Errorf("%s: stored access token is not the one the provider issued", name)
 	}
@@ -206,7 +207,7 @@ func checkRefreshed(t *testing.T, e *env, p *fakeProvider, name string, old stor
 // checkPairUnchanged checks that name still holds the seeded pair.
 func checkPairUnchanged(t *testing.T, e *env, name string, old store.Tokens) {
 	t.Helper()
-	tk, _ := e.store.row(name)
+	tk, _ := row(e.store, name)
 	if tk.RefreshToken != old.RefreshToken || tk.AccessToken != old.AccessToken {
 		t.Errorf("%s: the stored pair changed (refresh token fingerprint %s); want the seeded pair (%s)",
 			name, store.Fingerprint(tk.RefreshToken), store.Fingerprint(old.RefreshToken))
@@ -264,11 +265,11 @@ func TestOutcomes(t *testing.T) {
 			if got := p.total(); got != tc.wantCalls {
 				t.Errorf("got %d provider calls; want %d", got, tc.wantCalls)
 			}
-			if got := e.store.count(mList); got != 1 {
+			if got := e.store.Count(mList, ""); got != 1 {
 				t.Errorf("got %d List calls; want 1", got)
 			}
-			if got := e.store.writes("a"); got != tc.wantWrites {
-				t.Errorf("got %d store writes (%q); want %d", got, e.store.callLog(), tc.wantWrites)
+			if got := writes(e.store, "a"); got != tc.wantWrites {
+				t.Errorf("got %d store writes (%q); want %d", got, callLog(e.store), tc.wantWrites)
 			}
 			if rep.Failed() {
 				t.Errorf("report failed: %q; want not failed", rep.Lines())
@@ -282,7 +283,7 @@ func TestOutcomes(t *testing.T) {
 				checkPairUnchanged(t, e, "a", old)
 			case refresh.Refreshed:
 				checkRefreshed(t, e, p, "a", old)
-				tk, _ := e.store.row("a")
+				tk, _ := row(e.store, "a")
 				if got := tk.RefreshToken == old.RefreshToken; got != tc.wantKeepsRT {
 					t.Errorf("stored refresh token is the old one: %v; want %v", got, tc.wantKeepsRT)
 				}
@@ -293,10 +294,10 @@ func TestOutcomes(t *testing.T) {
 				if want := ans.Expiry.UTC().Format(time.RFC3339); !strings.Contains(res.Line(), want) {
 					t.Errorf("got line %q; want it to hold the expiry %s", res.Line(), want)
 				}
-				if got := e.store.countFor(mLease, "a"); got != 1 {
+				if got := e.store.Count(mLease, "a"); got != 1 {
 					t.Errorf("got %d Lease calls; want 1 (before the provider call)", got)
 				}
-				if log := e.store.callLog(); !slices.Equal(log, []string{"List", "Lease a", "Commit a"}) {
+				if log := callLog(e.store); !slices.Equal(log, []string{"List", "Lease a", "Commit a"}) {
 					t.Errorf("got store calls %q; want List, Lease, Commit", log)
 				}
 			}
@@ -321,17 +322,17 @@ func TestBudget(t *testing.T) {
 	}
 	rep := e.run(t.Context(), e.refresher("host", conns...))
 
-	if got := e.store.count(mList); got != 1 {
+	if got := e.store.Count(mList, ""); got != 1 {
 		t.Errorf("got %d List calls; want 1", got)
 	}
-	if got := e.store.count(mGet); got != 0 {
+	if got := e.store.Count(mGet, ""); got != 0 {
 		t.Errorf("got %d Get calls; want 0", got)
 	}
 	for name, p := range provs {
 		res := resultOf(t, rep, name)
 		if !due[name] {
-			if res.Outcome != refresh.NotDue || p.total() != 0 || e.store.writes(name) != 0 {
-				t.Errorf("%s: got %q, %d provider calls, %d writes; want not due, 0, 0", name, res.Line(), p.total(), e.store.writes(name))
+			if res.Outcome != refresh.NotDue || p.total() != 0 || writes(e.store, name) != 0 {
+				t.Errorf("%s: got %q, %d provider calls, %d writes; want not due, 0, 0", name, res.Line(), p.total(), writes(e.store, name))
 			}
 			continue
 		}
@@ -341,11 +342,11 @@ func TestBudget(t *testing.T) {
 		if got := p.callsWith(old[name].RefreshToken); got != 1 || p.total() != 1 {
 			t.Errorf("%s: got %d provider calls (%d with the stored token); want exactly 1", name, p.total(), got)
 		}
-		lease, commit, setStatus := e.store.countFor(mLease, name), e.store.countFor(mCommit, name), e.store.countFor(mSetStatus, name)
+		lease, commit, setStatus := e.store.Count(mLease, name), e.store.Count(mCommit, name), e.store.Count(mSetStatus, name)
 		if lease != 1 || commit != 1 || setStatus != 0 {
 			t.Errorf("%s: got %d Lease, %d Commit, %d SetStatus; want 1, 1, 0", name, lease, commit, setStatus)
 		}
-		if total := lease + commit + setStatus + e.store.countFor(mGet, name); total > 3 {
+		if total := lease + commit + setStatus + e.store.Count(mGet, name); total > 3 {
 			t.Errorf("%s: got %d table requests; want at most 3", name, total)
 		}
 		checkRefreshed(t, e, p, name, old[name])
@@ -381,7 +382,7 @@ func TestRevoked(t *testing.T) {
 					t.Errorf("got line %q; want it to hold %q", res.Line(), want)
 				}
 			}
-			_, st := e.store.row("a")
+			_, st := row(e.store, "a")
 			if st.State != store.StateNeedsConsent || st.LastFailureClass != "revoked" || st.ConsecutiveFailures != 1 {
 				t.Errorf("got status %q class %q failures %d; want needs_consent, revoked, 1", st.State, st.LastFailureClass, st.ConsecutiveFailures)
 			}
@@ -394,7 +395,7 @@ func TestRevoked(t *testing.T) {
 			}
 
 			e.clock.Advance(time.Hour)
-			e.store.resetCounts()
+			e.store.ResetCalls()
 			rep = e.run(t.Context(), r)
 			res = resultOf(t, rep, "a")
 			if res.Outcome != refresh.Failed || !strings.Contains(res.Line(), authorizeURL("a")) {
@@ -403,7 +404,7 @@ func TestRevoked(t *testing.T) {
 			if got := p.total(); got != 1 {
 				t.Errorf("next pass: got %d provider calls in all; want still 1", got)
 			}
-			if got := e.store.writes("a"); got != 0 {
+			if got := writes(e.store, "a"); got != 0 {
 				t.Errorf("next pass: got %d store writes; want 0", got)
 			}
 			checkPairUnchanged(t, e, "a", old)
@@ -433,7 +434,7 @@ func TestTransient(t *testing.T) {
 			if res.Outcome != refresh.Failed || res.Class != refresh.ClassTransient {
 				t.Errorf("got %q; want failed (transient)", res.Line())
 			}
-			_, st := e.store.row("a")
+			_, st := row(e.store, "a")
 			if st.State != store.StateRetrying {
 				t.Errorf("got state %q; want %q", st.State, store.StateRetrying)
 			}
@@ -447,7 +448,7 @@ func TestTransient(t *testing.T) {
 
 			// Before NextAttempt: no provider call, no write.
 			e.clock.Advance(tc.wantWait / 2)
-			e.store.resetCounts()
+			e.store.ResetCalls()
 			rep = e.run(t.Context(), r)
 			if res := resultOf(t, rep, "a"); res.Outcome != refresh.Failed {
 				t.Errorf("before NextAttempt: got %q; want failed", res.Line())
@@ -455,7 +456,7 @@ func TestTransient(t *testing.T) {
 			if got := p.total(); got != 1 {
 				t.Errorf("before NextAttempt: got %d provider calls in all; want 1", got)
 			}
-			if got := e.store.writes("a"); got != 0 {
+			if got := writes(e.store, "a"); got != 0 {
 				t.Errorf("before NextAttempt: got %d store writes; want 0", got)
 			}
 
@@ -489,12 +490,12 @@ func TestAmbiguousStrict(t *testing.T) {
 	if !strings.Contains(res.Detail, "lost in flight") {
 		t.Errorf("got detail %q; want it to say the refresh was lost in flight", res.Detail)
 	}
-	_, st := e.store.row("a")
+	_, st := row(e.store, "a")
 	if st.State != store.StateNeedsConsent {
 		t.Errorf("got state %q; want %q", st.State, store.StateNeedsConsent)
 	}
 	checkPairUnchanged(t, e, "a", old)
-	if got := e.store.count(mGet); got != 0 {
+	if got := e.store.Count(mGet, ""); got != 0 {
 		t.Errorf("got %d Get calls; want 0 (no repeat on a strict preset)", got)
 	}
 
@@ -544,14 +545,14 @@ func TestAmbiguousRepeat(t *testing.T) {
 				t.Errorf("got %d provider calls (%d with the stored token); want %d, all with it", p.total(), got, tc.wantCalls)
 			}
 			if tc.want == refresh.Failed {
-				_, st := e.store.row("a")
+				_, st := row(e.store, "a")
 				if res.Class != refresh.ClassAmbiguous || st.State != store.StateNeedsConsent {
 					t.Errorf("got %q, state %q; want ambiguous and needs_consent", res.Line(), st.State)
 				}
 				checkPairUnchanged(t, e, "a", old)
 				return
 			}
-			if got := e.store.count(mGet); got != 1 {
+			if got := e.store.Count(mGet, ""); got != 1 {
 				t.Errorf("got %d Get calls; want 1 (the re-read before the repeat)", got)
 			}
 			checkRefreshed(t, e, p, "a", old)
@@ -609,7 +610,7 @@ func TestLeases(t *testing.T) {
 			p.repeatWindow = tc.preset.RepeatWindow
 			old := e.seed("a", 10*time.Minute)
 			rt := old.RefreshToken
-			e.store.otherWriterStatus("a", func(st *store.Status) { tc.status(st, rt) })
+			otherWriterStatus(e.t, e.store, "a", func(st *store.Status) { tc.status(st, rt) })
 			if tc.sentAgo > 0 {
 				// The crashed pass's call: the provider rotated, nobody stored the answer.
 				e.clock.Advance(-tc.sentAgo)
@@ -628,13 +629,13 @@ func TestLeases(t *testing.T) {
 			if got := p.callsWith(rt); got != tc.wantCalls || p.total() != tc.wantCalls {
 				t.Errorf("got %d provider calls (%d with the stored token); want %d", p.total(), got, tc.wantCalls)
 			}
-			if got := e.store.writes("a"); got != tc.wantWrites {
-				t.Errorf("got %d store writes (%q); want %d", got, e.store.callLog(), tc.wantWrites)
+			if got := writes(e.store, "a"); got != tc.wantWrites {
+				t.Errorf("got %d store writes (%q); want %d", got, callLog(e.store), tc.wantWrites)
 			}
 			if got := rep.Failed(); got != (tc.want == refresh.Failed) {
 				t.Errorf("report failed: %v; want %v", got, tc.want == refresh.Failed)
 			}
-			_, st := e.store.row("a")
+			_, st := row(e.store, "a")
 			if st.State != tc.wantState {
 				t.Errorf("got state %q; want %q", st.State, tc.wantState)
 			}
@@ -704,7 +705,7 @@ func TestConcurrentPasses(t *testing.T) {
 			if tc.listFirst {
 				var listed atomic.Int32
 				all := make(chan struct{})
-				e.store.setHook(func(method, _ string) {
+				e.store.SetHook(func(method storetest.Op, _ string) {
 					if method == mList {
 						if listed.Add(1) == passes {
 							close(all)
@@ -768,10 +769,10 @@ func TestConcurrentPasses(t *testing.T) {
 				if outcomes[refresh.Refreshed] != 1 || outcomes[refresh.Refreshed]+outcomes[refresh.InProgress]+outcomes[refresh.NotDue] != passes {
 					t.Errorf("%s: got outcomes %v; want 1 refreshed, the rest in progress or not due", name, outcomes)
 				}
-				if got := e.store.countFor(mCommit, name); got != 1 {
+				if got := e.store.Count(mCommit, name); got != 1 {
 					t.Errorf("%s: got %d Commit calls; want 1", name, got)
 				}
-				if got := e.store.countFor(mLease, name); tc.listFirst && got != passes {
+				if got := e.store.Count(mLease, name); tc.listFirst && got != passes {
 					t.Errorf("%s: got %d Lease calls; want %d (every pass tried, one won)", name, got, passes)
 				}
 				checkRefreshed(t, e, p, name, old[name])
@@ -808,7 +809,7 @@ func TestCommitFailures(t *testing.T) {
 			p := e.provider(true)
 			old := e.seed("a", 10*time.Minute)
 			r := e.refresher("host", conn("a", p, strict))
-			e.store.inject(mCommit, tc.faults, tc.err)
+			e.store.Inject(tc.faults, storetest.Fault{Op: mCommit, Err: tc.err})
 
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
@@ -818,19 +819,19 @@ func TestCommitFailures(t *testing.T) {
 			}
 			if tc.cancelAt > 0 {
 				var commits atomic.Int32
-				e.store.setHook(func(method, _ string) {
+				e.store.SetHook(func(method storetest.Op, _ string) {
 					if method == mCommit && int(commits.Add(1)) == tc.cancelAt {
 						cancel()
 					}
 				})
 			}
 			rep := e.run(ctx, r)
-			e.store.setHook(nil)
+			e.store.SetHook(nil)
 			res := resultOf(t, rep, "a")
 			if res.Outcome != tc.want {
 				t.Fatalf("got %q; want %q", res.Line(), tc.want)
 			}
-			commits := e.store.count(mCommit)
+			commits := e.store.Count(mCommit, "")
 			if tc.wantCommits > 0 && commits != tc.wantCommits || commits < 1 {
 				t.Errorf("got %d Commit calls; want %d (0: at least 1)", commits, tc.wantCommits)
 			}
@@ -847,11 +848,11 @@ func TestCommitFailures(t *testing.T) {
 			checkPairUnchanged(t, e, "a", old)
 
 			// The next pass writes the kept pair before anything else.
-			e.store.clearFaults()
-			e.store.resetCounts()
+			e.store.ClearFaults()
+			e.store.ResetCalls()
 			e.clock.Advance(time.Minute)
 			rep = e.run(t.Context(), r)
-			log := e.store.callLog()
+			log := callLog(e.store)
 			if len(log) < 3 || log[0] != "Get a" || log[1] != "Commit a" || log[2] != "List" {
 				t.Errorf("got store calls %q; want Get a, Commit a, then List", log)
 			}
@@ -864,9 +865,9 @@ func TestCommitFailures(t *testing.T) {
 			checkRefreshed(t, e, p, "a", old)
 
 			// And only once.
-			e.store.resetCounts()
+			e.store.ResetCalls()
 			e.run(t.Context(), r)
-			if got := e.store.count(mCommit); got != 0 {
+			if got := e.store.Count(mCommit, ""); got != 0 {
 				t.Errorf("third pass: got %d Commit calls; want 0", got)
 			}
 		})
@@ -894,7 +895,7 @@ func TestCommitConflicts(t *testing.T) {
 			e.saveConsent("a")
 		}, want: refresh.InProgress, wantConsent: true, wantCommits: 1},
 		{name: "another writer's status meanwhile", rotate: true, meanwhile: func(e *env) {
-			e.store.otherWriterStatus("a", func(st *store.Status) {
+			otherWriterStatus(e.t, e.store, "a", func(st *store.Status) {
 				st.LastFailure, st.LastFailureClass, st.LastFailureMessage = e.clock.Now(), "ambiguous", "recorded by another pass"
 			})
 		}, want: refresh.Refreshed, wantCommits: 2},
@@ -910,9 +911,9 @@ func TestCommitConflicts(t *testing.T) {
 				p.setDuring(func(context.Context, string) { tc.meanwhile(e) })
 			}
 			if tc.lostCommit {
-				e.store.injectLostCommit()
+				e.store.Inject(1, storetest.Fault{Op: mCommit, Err: errConflict, Applied: true})
 			}
-			e.store.inject(mCommit, tc.conflicts, errConflict)
+			e.store.Inject(tc.conflicts, storetest.Fault{Op: mCommit, Err: errConflict})
 			old := e.seed("a", 10*time.Minute)
 			r := e.refresher("host", conn("a", p, strict))
 			rep := e.run(t.Context(), r)
@@ -920,10 +921,10 @@ func TestCommitConflicts(t *testing.T) {
 			if res.Outcome != tc.want || rep.Failed() {
 				t.Errorf("got %q (report failed: %v); want %q, not failed", res.Line(), rep.Failed(), tc.want)
 			}
-			if got := e.store.count(mCommit); got != tc.wantCommits {
+			if got := e.store.Count(mCommit, ""); got != tc.wantCommits {
 				t.Errorf("got %d Commit calls; want %d", got, tc.wantCommits)
 			}
-			if got := e.store.count(mGet); got != 1 {
+			if got := e.store.Count(mGet, ""); got != 1 {
 				t.Errorf("got %d Get calls; want 1 (the re-read after the conflict)", got)
 			}
 			if p.total() != 1 {
@@ -933,7 +934,7 @@ func TestCommitConflicts(t *testing.T) {
 				checkRefreshed(t, e, p, "a", old)
 				return
 			}
-			tk, st := e.store.row("a")
+			tk, st := row(e.store, "a")
 			consent := e.consented("a")
 			if tk.RefreshToken != consent.RefreshToken || tk.AccessToken != consent.AccessToken {
 				t.Errorf("stored refresh token fingerprint %s; want the consent's %s", store.Fingerprint(tk.RefreshToken), store.Fingerprint(consent.RefreshToken))
@@ -956,7 +957,9 @@ func (e *env) saveConsent(name string) {
 	}
 	e.consents[name] = tk
 	e.mu.Unlock()
-	e.store.saveConsent(name, tk, store.Status{State: store.StateOK, ConnectedAt: now, Generation: 1})
+	if err := e.store.SaveConsent(context.Background(), name, tk, store.Status{State: store.StateOK, ConnectedAt: now, Generation: 1}); err != nil {
+		e.t.Errorf("SaveConsent: %v", err)
+	}
 }
 
 func (e *env) consented(name string) store.Tokens {
@@ -969,7 +972,7 @@ func (e *env) consented(name string) store.Tokens {
 func TestStoreErrorsBeforeTheProvider(t *testing.T) {
 	cases := []struct {
 		name       string
-		method     string
+		method     storetest.Op
 		err        error
 		want       refresh.Outcome // "" : the pass could not run (Report.Err)
 		wantFailed bool
@@ -985,7 +988,7 @@ func TestStoreErrorsBeforeTheProvider(t *testing.T) {
 			e := newEnv(t)
 			p := e.provider(true)
 			old := e.seed("a", 10*time.Minute)
-			e.store.inject(tc.method, 1, tc.err)
+			e.store.Inject(1, storetest.Fault{Op: tc.method, Err: tc.err})
 			rep := e.run(t.Context(), e.refresher("host", conn("a", p, strict)))
 
 			if got := rep.Failed(); got != tc.wantFailed {
@@ -1001,7 +1004,7 @@ func TestStoreErrorsBeforeTheProvider(t *testing.T) {
 			if p.total() != 0 {
 				t.Errorf("got %d provider calls; want 0", p.total())
 			}
-			if got := e.store.count(mCommit) + e.store.count(mSetStatus); got != 0 {
+			if got := e.store.Count(mCommit, "") + e.store.Count(mSetStatus, ""); got != 0 {
 				t.Errorf("got %d Commit and SetStatus calls; want 0", got)
 			}
 			checkPairUnchanged(t, e, "a", old)
@@ -1024,7 +1027,7 @@ func TestFailureRecordedAfterProviderTimeout(t *testing.T) {
 	if res := resultOf(t, rep, "a"); res.Outcome != refresh.Failed || res.Class != refresh.ClassTransient {
 		t.Errorf("got %q; want failed (transient)", res.Line())
 	}
-	_, st := e.store.row("a")
+	_, st := row(e.store, "a")
 	if st.State != store.StateRetrying || st.InFlight != "" || st.LeaseOwner != "" {
 		t.Errorf("got state %q, in flight %q, lease %q; want retrying, none, none", st.State, st.InFlight, st.LeaseOwner)
 	}
@@ -1062,7 +1065,7 @@ func TestNoSecrets(t *testing.T) {
 	conns = append(conns,
 		conn("revoked", pRevoked, strict), conn("ambiguous", pAmbiguous, strict), conn("transient", pTransient, strict),
 		conn("repeat", pRepeat, repeatable), conn("commit", pCommit, strict), conn("ok", pOK, strict))
-	e.store.injectFor(mCommit, "commit", 1, fmt.Errorf("entity rejected: Value=%s: %w", seeds["commit"].RefreshToken, errPermanent))
+	e.store.Inject(1, storetest.Fault{Op: mCommit, Name: "commit", Err: fmt.Errorf("entity rejected: Value=%s: %w", seeds["commit"].RefreshToken, errPermanent)})
 	r := e.refresher("host", conns...)
 
 	rep := e.run(t.Context(), r)
@@ -1077,16 +1080,16 @@ func TestNoSecrets(t *testing.T) {
 	// Status writes and the table read fail with texts quoting tokens.
 	e.clock.Advance(10 * time.Minute)
 	pTransient.then(echo("transient", tokenclient.Transient))
-	e.store.injectFor(mSetStatus, "transient", 10, fmt.Errorf("status rejected: %s: %w", seeds["transient"].AccessToken, errPermanent))
-	e.store.resetCounts()
+	e.store.Inject(10, storetest.Fault{Op: mSetStatus, Name: "transient", Err: fmt.Errorf("status rejected: %s: %w", seeds["transient"].AccessToken, errPermanent)})
+	e.store.ResetCalls()
 	e.run(t.Context(), r)
-	if got := e.store.countFor(mSetStatus, "transient"); got != 1 {
+	if got := e.store.Count(mSetStatus, "transient"); got != 1 {
 		t.Errorf("got %d SetStatus calls for transient; want 1 (failing, quoting a token)", got)
 	}
-	if got := e.store.countFor(mCommit, "commit"); got != 1 {
+	if got := e.store.Count(mCommit, "commit"); got != 1 {
 		t.Errorf("got %d Commit calls for commit; want 1 (the kept pair)", got)
 	}
-	e.store.inject(mList, 1, fmt.Errorf("query failed near %s: %w", seeds["ok"].RefreshToken, errTransient))
+	e.store.Inject(1, storetest.Fault{Op: mList, Err: fmt.Errorf("query failed near %s: %w", seeds["ok"].RefreshToken, errTransient)})
 	rep = e.run(t.Context(), r)
 	if rep.Err == nil || !rep.Failed() || !store.IsTransient(rep.Err) {
 		t.Errorf("got report error set %v, failed %v; want a failed report with a transient table error", rep.Err != nil, rep.Failed())
@@ -1109,7 +1112,7 @@ func TestRefreshDeadlineWarning(t *testing.T) {
 			expires = time.Minute
 		}
 		tk := store.Tokens{AccessToken: randomToken(), ExpiresAt: now.Add(expires), RefreshToken: randomToken(), RefreshExpiresAt: deadline}
-		e.store.seed(name, tk, store.Status{State: store.StateOK, Generation: generation})
+		seed(e.t, e.store, name, tk, store.Status{State: store.StateOK, Generation: generation})
 		e.mu.Lock()
 		e.seeded = append(e.seeded, tk.AccessToken, tk.RefreshToken)
 		e.mu.Unlock()
@@ -1126,7 +1129,7 @@ func TestRefreshDeadlineWarning(t *testing.T) {
 	if due.Outcome != refresh.Refreshed || !strings.Contains(due.Line(), want) {
 		t.Errorf("refreshed line = %q; want refreshed with %q", due.Line(), want)
 	}
-	_, st := e.store.row("soon-due")
+	_, st := row(e.store, "soon-due")
 	if !strings.Contains(st.Warning, want) {
 		t.Errorf("Status.Warning = %q; want %q", st.Warning, want)
 	}
