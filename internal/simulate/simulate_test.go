@@ -14,6 +14,7 @@ import (
 
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/simulate"
+	"github.com/freshtoken/freshtoken/internal/store/storetest"
 )
 
 // defaultSeed keeps the figures comparable from release to release; SIM_SEED replays another.
@@ -83,7 +84,7 @@ func TestSimulate(t *testing.T) {
 						synctest.Test(t, func(t *testing.T) {
 							f, err := simulate.Run(context.Background(), simulate.Config{
 								Model: m, Scenario: sc, Seed: seed, Length: time.Duration(days) * 24 * time.Hour,
-								Schedule: sched, Timing: tm, Backend: newTmpStore(),
+								Schedule: sched, Timing: tm, Backend: storetest.New(),
 							})
 							if err != nil {
 								t.Fatal(err)
