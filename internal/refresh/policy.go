@@ -21,6 +21,14 @@ type Timing struct {
 	// Fraction, when in (0, 1), makes a token due once less than Fraction of its observed
 	// lifetime (expiry minus the time it was stored) is left.
 	Fraction float64
+	// StrictFraction and StrictCover, when StrictFraction is set, replace Fraction at a provider
+	// where an answer lost in flight costs a person (no repeat window, no ResendAmbiguous): there
+	// every refresh risks a reconnection, so a token is due only within
+	// max(Margin, min(StrictCover, StrictFraction × lifetime)). A long-lived token then still
+	// rides out an outage of StrictCover; a short-lived one is refreshed as rarely as Margin
+	// allows.
+	StrictFraction float64
+	StrictCover    time.Duration
 	// ReissueWindow caps the margin at the preset's ReissueWithin: a provider that answers with
 	// the same access token while more than that is left (Strava: 1h) gains nothing from an
 	// earlier refresh and costs a request per pass.
@@ -53,13 +61,27 @@ func FractionTiming(fraction float64) Timing {
 	return Timing{Name: "fraction", Fraction: fraction, Margin: time.Minute}
 }
 
-// DefaultTiming is the timing the simulated year chose (README, "A year without a lapse"): due
-// with 55% of the observed lifetime left, but never before the provider would issue a new token
-// (Strava's last hour); a failed refresh is retried at every pass within Retry-After, no wait
-// outlasts the stored token, and an unanswered refresh is resent once (ResendAmbiguous).
+// DefaultTiming is the timing the simulated year chose (README, "A year without a lapse"). A
+// token is due with 55% of its observed lifetime left where a lost answer can be recovered by a
+// repeat (Preset.RepeatWindow); elsewhere, where each refresh risks a reconnection, with 35%
+// left but at most 3h30m, and never less than 30m (two passes of the default schedule). Never
+// before the provider would issue a new token (Strava's last hour). A failed refresh is retried
+// at every pass within Retry-After, and no wait outlasts the stored token. It never resends an
+// unanswered refresh that the preset does not allow (ResendTiming does).
 func DefaultTiming() Timing {
-	return Timing{Name: "adaptive", Fraction: 0.55, Margin: time.Minute, ReissueWindow: true,
-		RetryEveryPass: true, CapAtExpiry: true, ResendAmbiguous: true}
+	return Timing{Name: "adaptive", Margin: 30 * time.Minute, Fraction: 0.55,
+		StrictFraction: 0.35, StrictCover: 3*time.Hour + 30*time.Minute,
+		ReissueWindow: true, RetryEveryPass: true, CapAtExpiry: true}
+}
+
+// ResendTiming is DefaultTiming with ResendAmbiguous: an unanswered refresh is sent once more
+// at every provider. It trades the rule of never sending a refresh token that may have been
+// rotated (which trips reuse detection when the provider had acted) for far fewer
+// reconnections after time-outs at strictly rotating providers.
+func ResendTiming() Timing {
+	t := DefaultTiming()
+	t.Name, t.ResendAmbiguous = "adaptive+resend", true
+	return t
 }
 
 // TokenAge is what Due reads of a stored token.
@@ -91,9 +113,15 @@ func (t Timing) withDefaults() Timing {
 func (t Timing) margin(a TokenAge, p provider.Preset) time.Duration {
 	m := t.Margin
 	if t.Fraction > 0 && t.Fraction < 1 && !a.Stored.IsZero() && a.Expiry.After(a.Stored) {
-		if f := time.Duration(t.Fraction * float64(a.Expiry.Sub(a.Stored))); f > m {
-			m = f
+		life := float64(a.Expiry.Sub(a.Stored))
+		f := time.Duration(t.Fraction * life)
+		if t.StrictFraction > 0 && t.RepeatWindow(p) == 0 {
+			f = time.Duration(t.StrictFraction * life)
+			if t.StrictCover > 0 {
+				f = min(f, t.StrictCover)
+			}
 		}
+		m = max(m, f)
 	}
 	if t.ReissueWindow && p.ReissueWithin > 0 && m > p.ReissueWithin {
 		m = p.ReissueWithin

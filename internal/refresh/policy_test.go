@@ -33,6 +33,12 @@ func TestTimingDue(t *testing.T) {
 		{"fraction: 13h of 24h left is due", FractionTiming(0.55), dayToken(13 * time.Hour), provider.Preset{}, true},
 		{"fraction: 14h of 24h left is not due", FractionTiming(0.55), dayToken(14 * time.Hour), provider.Preset{}, false},
 		{"fraction without a stored time falls back to the margin", FractionTiming(0.5), TokenAge{Expiry: now.Add(10 * time.Minute)}, provider.Preset{}, false},
+		{"adaptive: a 1h token with a repeat window is due at 33m", DefaultTiming(), hourToken(33 * time.Minute), provider.Preset{RepeatWindow: time.Hour}, true},
+		{"adaptive: a strict 1h token is not due at 31m", DefaultTiming(), hourToken(31 * time.Minute), provider.Preset{}, false},
+		{"adaptive: a strict 1h token is due at 30m", DefaultTiming(), hourToken(30 * time.Minute), provider.Preset{}, true},
+		{"adaptive: a strict 24h token is due at 3h30m", DefaultTiming(), dayToken(3*time.Hour + 30*time.Minute), provider.Preset{}, true},
+		{"adaptive: a strict 24h token is not due at 4h", DefaultTiming(), dayToken(4 * time.Hour), provider.Preset{}, false},
+		{"adaptive+resend: a strict 24h token is due at 13h", ResendTiming(), dayToken(13 * time.Hour), provider.Preset{}, true},
 		{"adaptive: Strava with 2h left is not due", DefaultTiming(), sixHours(2 * time.Hour), strava, false},
 		{"adaptive: Strava with 59m left is due", DefaultTiming(), sixHours(59 * time.Minute), strava, true},
 		{"fraction ignores Strava's last hour", FractionTiming(0.5), sixHours(2 * time.Hour), strava, true},
@@ -77,9 +83,8 @@ func TestTimingNextAttempt(t *testing.T) {
 }
 
 func TestTimingRepeatWindow(t *testing.T) {
-	resend := DefaultTiming()
+	resend := ResendTiming()
 	noResend := DefaultTiming()
-	noResend.ResendAmbiguous = false
 	tests := []struct {
 		name   string
 		timing Timing

@@ -25,9 +25,7 @@ const defaultSeed = 20261201
 // SIM_POLICY=adaptive runs only the named policies (comma-separated); the short run of make
 // test compares today's fixed margin with the default only, to stay quick under -race.
 func timings(full bool) []refresh.Timing {
-	noResend := refresh.DefaultTiming()
-	noResend.Name, noResend.ResendAmbiguous = "adaptive-noresend", false
-	all := []refresh.Timing{refresh.FixedTiming(30 * time.Minute), refresh.FractionTiming(0.5), noResend, refresh.DefaultTiming()}
+	all := []refresh.Timing{refresh.FixedTiming(30 * time.Minute), refresh.FractionTiming(0.5), refresh.ResendTiming(), refresh.DefaultTiming()}
 	only := os.Getenv("SIM_POLICY")
 	switch {
 	case only == "" && full:
