@@ -121,6 +121,9 @@ const (
 	ClassAmbiguous = Class(tokenclient.Ambiguous)
 	// ClassStorage: the table could not be read or written.
 	ClassStorage Class = "storage"
+	// ClassGone: the provider's API is shut down (HTTP 410 from a preset that says so); a
+	// person must move to its successor.
+	ClassGone Class = "gone"
 	// ClassSecret: a sealed secret in the table could not be opened (a key id missing from
 	// TOKEN_ENCRYPTION_KEYS, or a value that fails authentication). Nothing is sent or written.
 	ClassSecret Class = "secret"
@@ -417,6 +420,7 @@ func (r *Refresher) success(sc *store.Record, c *connection.Connection, tok *tok
 	}
 	st.LastSuccess = now
 	st.ConsecutiveFailures = 0
+	st.FailingSince = time.Time{}
 	st.NextAttempt = time.Time{}
 	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
 	st.InFlight, st.InFlightSince = "", time.Time{}
@@ -435,12 +439,18 @@ func (r *Refresher) failed(ctx context.Context, owner string, c *connection.Conn
 
 	st := sc.Status
 	st.LastFailure = now
+	if te != nil && te.Gone != "" {
+		class = ClassGone
+	}
 	st.LastFailureClass = string(class)
+	if st.ConsecutiveFailures == 0 || st.FailingSince.IsZero() {
+		st.FailingSince = now // the streak starts
+	}
 	st.ConsecutiveFailures++
 	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
 
 	switch class {
-	case ClassRevoked:
+	case ClassRevoked, ClassGone:
 		st.State = store.StateNeedsConsent
 		st.InFlight, st.InFlightSince = "", time.Time{}
 		st.LastFailureMessage = msg
@@ -544,6 +554,9 @@ func (r *Refresher) recoverInFlight(ctx context.Context, owner string, c *connec
 	st.State = store.StateNeedsConsent
 	st.LastFailure = r.o.Now()
 	st.LastFailureClass = string(ClassAmbiguous)
+	if st.ConsecutiveFailures == 0 || st.FailingSince.IsZero() {
+		st.FailingSince = r.o.Now()
+	}
 	st.LastFailureMessage = "a refresh started at " + since.UTC().Format(time.RFC3339) +
 		" was never stored (the pass ended mid-way); the provider may have rotated the refresh token, so it is not resent"
 	st.ConsecutiveFailures++
