@@ -18,6 +18,10 @@ type Timing struct {
 	// Margin: a token is due when it expires within Margin. With Fraction set it is the least
 	// margin. Zero with Fraction zero means 30m.
 	Margin time.Duration
+	// Gap, when set, is the longest gap between passes (schedule.LongestGap of
+	// REFRESH_SCHEDULE): the least margin is then at least two gaps, so that a pass may fail
+	// and the next one still finds the token valid.
+	Gap time.Duration
 	// Fraction, when in (0, 1), makes a token due once less than Fraction of its observed
 	// lifetime (expiry minus the time it was stored) is left.
 	Fraction float64
@@ -64,12 +68,13 @@ func FractionTiming(fraction float64) Timing {
 // DefaultTiming is the timing the simulated year chose (README, "A year without a lapse"). A
 // token is due with 55% of its observed lifetime left where a lost answer can be recovered by a
 // repeat (Preset.RepeatWindow); elsewhere, where each refresh risks a reconnection, with 35%
-// left but at most 3h30m, and never less than 30m (two passes of the default schedule). Never
+// left but at most 3h30m, and never less than two gaps between passes (Gap: 15m, the default
+// schedule's; set it from the schedule in use). Never
 // before the provider would issue a new token (Strava's last hour). A failed refresh is retried
 // at every pass within Retry-After, and no wait outlasts the stored token. It never resends an
 // unanswered refresh that the preset does not allow (ResendTiming does).
 func DefaultTiming() Timing {
-	return Timing{Name: "adaptive", Margin: 30 * time.Minute, Fraction: 0.55,
+	return Timing{Name: "adaptive", Gap: 15 * time.Minute, Fraction: 0.55,
 		StrictFraction: 0.35, StrictCover: 3*time.Hour + 30*time.Minute,
 		ReissueWindow: true, RetryEveryPass: true, CapAtExpiry: true}
 }
@@ -111,7 +116,7 @@ func (t Timing) withDefaults() Timing {
 
 // margin is how long before expiry a token of age a becomes due at a provider p.
 func (t Timing) margin(a TokenAge, p provider.Preset) time.Duration {
-	m := t.Margin
+	m := max(t.Margin, 2*t.Gap)
 	if t.Fraction > 0 && t.Fraction < 1 && !a.Stored.IsZero() && a.Expiry.After(a.Stored) {
 		life := float64(a.Expiry.Sub(a.Stored))
 		f := time.Duration(t.Fraction * life)

@@ -19,6 +19,8 @@ func TestTimingDue(t *testing.T) {
 	sixHours := func(left time.Duration) TokenAge {
 		return TokenAge{Expiry: now.Add(left), Stored: now.Add(left - 6*time.Hour)}
 	}
+	fiveMinutes, hourly := DefaultTiming(), DefaultTiming()
+	fiveMinutes.Gap, hourly.Gap = 5*time.Minute, time.Hour
 	tests := []struct {
 		name   string
 		timing Timing
@@ -40,6 +42,9 @@ func TestTimingDue(t *testing.T) {
 		{"adaptive: a strict 24h token is not due at 4h", DefaultTiming(), dayToken(4 * time.Hour), provider.Preset{}, false},
 		{"adaptive+resend: a strict 24h token is due at 13h", ResendTiming(), dayToken(13 * time.Hour), provider.Preset{}, true},
 		{"adaptive: Strava with 2h left is not due", DefaultTiming(), sixHours(2 * time.Hour), strava, false},
+		{"adaptive, 5-minute gaps: a strict 1h token is due at 21m", fiveMinutes, hourToken(21 * time.Minute), provider.Preset{}, true},
+		{"adaptive, 5-minute gaps: a strict 1h token is not due at 22m", fiveMinutes, hourToken(22 * time.Minute), provider.Preset{}, false},
+		{"adaptive, hourly gaps: a strict 1h token is due at 59m", hourly, hourToken(59 * time.Minute), provider.Preset{}, true},
 		{"adaptive: Strava with 59m left is due", DefaultTiming(), sixHours(59 * time.Minute), strava, true},
 		{"fraction ignores Strava's last hour", FractionTiming(0.5), sixHours(2 * time.Hour), strava, true},
 	}

@@ -58,6 +58,10 @@ func Run(ctx context.Context, c Config) (Figures, error) {
 	}
 	start := time.Now()
 	end := start.Add(c.Length)
+	if c.Timing.Gap > 0 {
+		// As the handler does: a timing that counts in passes learns the schedule's gaps.
+		c.Timing.Gap = sched.LongestGap(start, 2000)
+	}
 	m := c.Model
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s/%s", m.Preset.Name, c.Scenario)
