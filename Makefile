@@ -52,7 +52,7 @@ faults: node_modules/.package-lock.json
 # the same simulation shortened to 30 days.
 simulate:
 	@set -o pipefail; SIM_FULL=1 $(GO) test -count=1 -timeout 10m -run '^TestSimulate$$' -v ./internal/simulate/ \
-	  | grep -E '^(simulate|policy|freshness) |_test\.go:|^(--- FAIL|FAIL|panic)'
+	  | grep -E '^(simulate|policy|freshness)[ :]|_test\.go:|^(--- FAIL|FAIL|panic)'
 
 # A short run of every fuzz target (FUZZTIME=30s by default per target).
 fuzz:
