@@ -10,6 +10,7 @@ import (
 	"github.com/freshtoken/freshtoken/internal/config"
 	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/consent"
+	"github.com/freshtoken/freshtoken/internal/invite"
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/server"
 	"github.com/freshtoken/freshtoken/internal/store"
@@ -37,6 +38,12 @@ func build(cfg config.Config, log zerolog.Logger) (*app, error) {
 	}
 	conns := resolve(cfg)
 	a := &app{cfg: cfg, log: log, store: st, conns: conns}
+	var invites *invite.Signer
+	if cfg.InviteKey != nil {
+		if invites, err = invite.New(invite.Options{Key: cfg.InviteKey, Now: time.Now, Rand: rand.Reader}); err != nil {
+			return nil, fmt.Errorf("%s: %w", config.SettingInviteKey, err)
+		}
+	}
 	a.refresher = refresh.New(refresh.Options{
 		Store:         st,
 		Connections:   conns,
@@ -55,6 +62,7 @@ func build(cfg config.Config, log zerolog.Logger) (*app, error) {
 			Now:         time.Now,
 			Log:         log,
 			Rand:        rand.Reader,
+			Invites:     invites,
 		}),
 		Log: log,
 	})

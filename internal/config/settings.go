@@ -29,6 +29,7 @@ const (
 	SettingWorkerID          = "FUNCTIONS_CUSTOMHANDLER_WORKER_ID"
 	SettingEncryptionKeys    = "TOKEN_ENCRYPTION_KEYS"
 	SettingConcurrency       = "REFRESH_CONCURRENCY"
+	SettingInviteKey         = "INVITE_SIGNING_KEY"
 )
 
 // Suffixes of a connection's settings: OAUTH_<NAME>_<suffix> (see ConnectionSetting).
@@ -45,6 +46,7 @@ const (
 	suffixScopeSeparator = "SCOPE_SEPARATOR"
 	suffixRegion         = "REGION"
 	suffixAccounts       = "ACCOUNTS"
+	suffixRevokeURL      = "REVOKE_URL"
 )
 
 // Defaults of optional settings.
@@ -69,7 +71,7 @@ func SettingNames() []string {
 		SettingTable, SettingConnections, SettingSchedule, SettingMargin, SettingLogLevel,
 		SettingLogFormat, SettingCustomHandlerPort, SettingPort, SettingBindAddress,
 		SettingWebsiteHostname, SettingTokenTimeout, SettingLease, SettingWorkerID,
-		SettingEncryptionKeys, SettingConcurrency,
+		SettingEncryptionKeys, SettingConcurrency, SettingInviteKey,
 	}
 }
 
@@ -78,6 +80,7 @@ func ConnectionSettingNames(name string) []string {
 	suffixes := []string{
 		suffixProvider, suffixClientID, suffixClientSecret, suffixScopes, suffixRedirectURL,
 		suffixAuthURL, suffixTokenURL, suffixAuthStyle, suffixPKCE, suffixScopeSeparator, suffixRegion, suffixAccounts,
+		suffixRevokeURL,
 	}
 	names := make([]string, len(suffixes))
 	for i, s := range suffixes {
@@ -95,5 +98,6 @@ func ConnectionSetting(name, suffix string) string {
 // isSecret says whether a setting's value must never appear in a message.
 func isSecret(setting string) bool {
 	return setting == SettingWebJobsStorage || setting == SettingStoreConnection || setting == SettingEncryptionKeys ||
+		setting == SettingInviteKey ||
 		strings.HasSuffix(setting, "_"+suffixClientSecret)
 }
