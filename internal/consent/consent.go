@@ -80,7 +80,7 @@ type Options struct {
 	Invites *invite.Signer
 }
 
-// Handler serves GET /api/authorize/{connection} and GET /api/callback/{connection}. It is safe
+// Handler serves GET /api/authorize/{connection}[/{label}] and GET /api/callback/{connection}. It is safe
 // for concurrent use.
 type Handler struct {
 	store        Store
