@@ -4,7 +4,7 @@ GO    ?= go
 # The executable name must match host.json customHandler.description.defaultExecutablePath.
 BIN   := freshtoken
 
-.PHONY: all build dist run test test-unit test-e2e faults fuzz vet clean
+.PHONY: all build dist package run test test-unit test-e2e faults fuzz vet clean
 
 all: build
 
@@ -14,6 +14,12 @@ build:
 # The artifact for Azure (Linux plans): a static Linux amd64 binary at the app root.
 dist:
 	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN) ./handler
+
+# The deployable zip for Azure (Linux plans), dist/freshtoken.zip: host.json, the function.json
+# files and the static Linux amd64 binary, stored with mode 0755 whatever machine builds it.
+# Deploy it with: az functionapp deployment source config-zip -g <rg> -n <app> --src dist/freshtoken.zip
+package:
+	cd e2e && $(GO) run ./cmd/package -root .. -out ../dist/freshtoken.zip -go $(GO)
 
 # Azurite (the Table Storage emulator) comes from npm, pinned by package-lock.json.
 node_modules/.package-lock.json: package.json package-lock.json
@@ -49,3 +55,4 @@ fuzz:
 
 clean:
 	rm -f $(BIN) $(BIN).exe
+	rm -rf dist

@@ -24,6 +24,7 @@ import (
 	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/human"
 	"github.com/freshtoken/freshtoken/internal/invite"
+	"github.com/freshtoken/freshtoken/internal/notify"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/seal"
@@ -449,6 +450,8 @@ func (h *Handler) save(ctx context.Context, c *connection.Connection, prev *stor
 	}
 	if prev != nil {
 		st.Generation = prev.Status.Generation
+		// What was last notified survives a reconnect, so that "recovered" follows a reported failure.
+		st = notify.Carry(prev.Status, st)
 	}
 	st.Generation++
 	if inviteID != "" {

@@ -12,11 +12,12 @@ import (
 // inv was already spent in name's partition nothing is written and the error matches
 // store.ErrConflict (HTTP 409), as the table answers an insert of an existing row.
 func (m *Memory) SaveInvitedConsent(ctx context.Context, name string, t store.Tokens, st store.Status, inv store.SpentInvite) (err error) {
-	m.runHook(OpSaveInvitedConsent, name)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f, err := m.begin(ctx, OpSaveInvitedConsent, name)
-	defer m.settle(len(m.calls)-1, &err)
+	d := m.data()
+	d.runHook(OpSaveInvitedConsent, name)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f, err := d.begin(ctx, OpSaveInvitedConsent, name)
+	defer d.settle(len(d.calls)-1, &err)
 	if err == nil {
 		err = checkName(name)
 	}
@@ -27,7 +28,7 @@ func (m *Memory) SaveInvitedConsent(ctx context.Context, name string, t store.To
 		err = f.Err
 	}
 	if err == nil {
-		if p := m.parts[name]; p != nil {
+		if p := d.parts[name]; p != nil {
 			if _, spent := p.invites[inv.ID]; spent {
 				err = errExists()
 			}
@@ -37,9 +38,11 @@ func (m *Memory) SaveInvitedConsent(ctx context.Context, name string, t store.To
 		return fmt.Errorf("storetest: save invited consent %s: %w", name, err)
 	}
 	st.RefreshDeadline = t.RefreshExpiresAt
-	m.writePair(name, t, st)
+	if err := m.writePair(name, t, st); err != nil {
+		return fmt.Errorf("storetest: save invited consent %s: %w", name, err)
+	}
 	inv.SpentAt, inv.ExpiresAt = storedTime(inv.SpentAt), storedTime(inv.ExpiresAt)
-	m.part(name).invites[inv.ID] = inv
+	d.part(name).invites[inv.ID] = inv
 	if f != nil {
 		return fmt.Errorf("storetest: save invited consent %s: %w", name, f.Err)
 	}
@@ -49,11 +52,12 @@ func (m *Memory) SaveInvitedConsent(ctx context.Context, name string, t store.To
 // GetInvite returns the record of invitation id in name's partition; store.ErrNotFound when it
 // was never spent there.
 func (m *Memory) GetInvite(ctx context.Context, name, id string) (_ store.SpentInvite, err error) {
-	defer m.runHook(OpGetInvite, name)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f, err := m.begin(ctx, OpGetInvite, name)
-	defer m.settle(len(m.calls)-1, &err)
+	d := m.data()
+	defer d.runHook(OpGetInvite, name)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f, err := d.begin(ctx, OpGetInvite, name)
+	defer d.settle(len(d.calls)-1, &err)
 	if err == nil && f != nil {
 		err = f.Err
 	}
@@ -66,7 +70,7 @@ func (m *Memory) GetInvite(ctx context.Context, name, id string) (_ store.SpentI
 	var inv store.SpentInvite
 	if err == nil {
 		var ok bool
-		if p := m.parts[name]; p != nil {
+		if p := d.parts[name]; p != nil {
 			inv, ok = p.invites[id]
 		}
 		if !ok {
@@ -87,18 +91,19 @@ func (m *Memory) Remove(ctx context.Context, r *store.Record) (_ int, err error)
 	if r == nil {
 		return 0, errors.New("storetest: remove: nil record")
 	}
-	m.runHook(OpRemove, r.Name)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f, err := m.begin(ctx, OpRemove, r.Name)
-	defer m.settle(len(m.calls)-1, &err)
+	d := m.data()
+	d.runHook(OpRemove, r.Name)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f, err := d.begin(ctx, OpRemove, r.Name)
+	defer d.settle(len(d.calls)-1, &err)
 	if err == nil {
 		err = checkName(r.Name)
 	}
 	if err == nil && f != nil && !f.Applied {
 		err = f.Err
 	}
-	p := m.parts[r.Name]
+	p := d.parts[r.Name]
 	var cur store.ETags
 	if p != nil {
 		cur = p.etags
@@ -151,10 +156,11 @@ func (m *Memory) Remove(ctx context.Context, r *store.Record) (_ int, err error)
 // Invites returns the spent invitations recorded in name's partition, by id, without counting
 // the call.
 func (m *Memory) Invites(name string) map[string]store.SpentInvite {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	d := m.data()
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	out := map[string]store.SpentInvite{}
-	if p := m.parts[name]; p != nil {
+	if p := d.parts[name]; p != nil {
 		for k, v := range p.invites {
 			out[k] = v
 		}

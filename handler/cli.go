@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/freshtoken/freshtoken/internal/config"
+)
+
+// Exit statuses of the command line.
+const (
+	exitOK = 0
+	// exitFailed: refresh left a due connection without a fresh pair; status found a connection
+	// that needs a person; import was refused by the provider or by the table.
+	exitFailed = 1
+	// exitUsage: an unknown subcommand or flag, or invalid settings.
+	exitUsage = 2
+)
+
+// usage is the help text: on stdout for help, on stderr after a misuse.
+const usage = `Usage:
+  freshtoken [--settings FILE]               serve: the Azure Functions custom handler, or standalone
+  freshtoken refresh [--settings FILE]       refresh every due connection once, then exit
+  freshtoken status [--json] [--settings FILE]
+                                             show each connection's state
+  freshtoken import CONNECTION [--replace] [--settings FILE]
+                                             store a pair from a refresh token read from standard
+                                             input (hidden prompt on a terminal)
+  freshtoken version                         print the module version and VCS revision
+  freshtoken help                            print this help
+
+Settings come from the environment; --settings FILE also reads the "Values" of a
+local.settings.json, and a non-empty environment variable wins over the file.
+
+Exit status: 0 done; 1 a connection failed or needs a person; 2 misuse or invalid settings.
+`
+
+// exitError carries the process exit status for main. main prints Err (when not nil) and exits
+// with Code.
+type exitError struct {
+	Code int
+	Err  error
+}
+
+func (e *exitError) Error() string {
+	if e.Err == nil {
+		return "exit status " + strconv.Itoa(e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.Err }
+
+// usageError is a command line that freshtoken does not accept.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
+
+// exitStatus returns the exit status for err: 0 for nil, Code for an *exitError, 2 for a misuse,
+// 1 otherwise. It writes the error to stderr, and after a misuse the usage.
+func exitStatus(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "freshtoken: %s\n\n%s", ue.msg, usage)
+		return exitUsage
+	}
+	code := exitFailed
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.Code
+		if ee.Err == nil {
+			return code
+		}
+	}
+	fmt.Fprintln(stderr, "freshtoken:", err)
+	return code
+}
+
+// command is a parsed command line.
+type command struct {
+	Name       string // "" (serve), "refresh", "status", "import", "help" or "version"
+	Settings   string // --settings FILE; "" when not given
+	JSON       bool   // status --json
+	Connection string // import CONNECTION
+	Replace    bool   // import --replace
+}
+
+// parseArgs parses the arguments after the program name. Flags may come before or after the
+// subcommand, with one or two dashes, and take their value as "--settings FILE" or
+// "--settings=FILE"; "--" ends the flags. -h and --help anywhere mean help. Every other problem
+// is a *usageError.
+func parseArgs(args []string) (command, error) {
+	var c command
+	var positional []string
+	settingsGiven := false
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			positional = append(positional, args[i+1:]...)
+			break
+		}
+		if len(arg) < 2 || arg[0] != '-' {
+			positional = append(positional, arg)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(arg[1:], "-"), "=")
+		switch name {
+		case "h", "help":
+			return command{Name: "help"}, nil
+		case "settings":
+			if settingsGiven {
+				return command{}, usagef("--settings given twice")
+			}
+			settingsGiven = true
+			if !hasValue {
+				if i+1 >= len(args) {
+					return command{}, usagef("--settings needs a file: --settings local.settings.json")
+				}
+				i++
+				value = args[i]
+			}
+			if value == "" {
+				return command{}, usagef("--settings needs a file: --settings local.settings.json")
+			}
+			c.Settings = value
+		case "json", "replace":
+			if hasValue {
+				return command{}, usagef("--%s takes no value", name)
+			}
+			if name == "json" {
+				c.JSON = true
+			} else {
+				c.Replace = true
+			}
+		default:
+			return command{}, usagef("unknown flag %s", quoteArg("--"+name))
+		}
+	}
+
+	if len(positional) > 0 {
+		c.Name = positional[0]
+		positional = positional[1:]
+	}
+	switch c.Name {
+	case "help":
+		return command{Name: "help"}, nil
+	case "", "refresh", "status", "version":
+		if len(positional) > 0 {
+			return command{}, usagef("%s takes no arguments; got %s", nameOrServe(c.Name), quoteArg(positional[0]))
+		}
+	case "import":
+		switch len(positional) {
+		case 0:
+			return command{}, usagef("import needs the connection name: freshtoken import CONNECTION < token-file")
+		case 1:
+			c.Connection = positional[0]
+		default:
+			return command{}, usagef("import takes one connection name; the refresh token is read from standard input, never from an argument")
+		}
+	default:
+		return command{}, usagef("unknown subcommand %s", quoteArg(c.Name))
+	}
+	if c.JSON && c.Name != "status" {
+		return command{}, usagef("--json is a flag of status")
+	}
+	if c.Replace && c.Name != "import" {
+		return command{}, usagef("--replace is a flag of import")
+	}
+	if c.Settings != "" && c.Name == "version" {
+		return command{}, usagef("version reads no settings")
+	}
+	return c, nil
+}
+
+func nameOrServe(name string) string {
+	if name == "" {
+		return "freshtoken (serving)"
+	}
+	return name
+}
+
+// quoteArg quotes a command-line word for a message when it looks like a name: a misplaced
+// argument can be a secret pasted in the wrong place, so anything longer or with other
+// characters is described, not shown.
+func quoteArg(s string) string {
+	if len(s) <= 20 && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == "" {
+		return strconv.Quote(s)
+	}
+	return "(" + strconv.Itoa(len(s)) + " characters, not shown in case it is a secret)"
+}
+
+// invocation is what a subcommand gets: the settings and the standard streams.
+type invocation struct {
+	// Getenv reads a setting: the environment, over the --settings file when one was given.
+	Getenv func(string) string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// commands are the subcommands' implementations, given to dispatch by main. Each returns nil
+// for exit status 0, an *exitError for another status, or an error (status 1), and a
+// *config.SettingsError when the settings are invalid (status 2).
+type commands struct {
+	// Serve runs the custom handler or standalone server until ctx ends.
+	Serve func(ctx context.Context, inv invocation) error
+	// Refresh runs one pass over the due connections.
+	Refresh func(ctx context.Context, inv invocation) error
+	// Status prints the connections' states, as JSON when asJSON.
+	Status func(ctx context.Context, inv invocation, asJSON bool) error
+	// Import stores a pair obtained from a refresh token that it reads with readRefreshToken.
+	Import func(ctx context.Context, inv invocation, connection string, replace bool) error
+}
+
+// dispatch parses args and runs the subcommand they name with the settings of the environment
+// (environ) and, with --settings, of the file. help and version need no settings. A misuse or a
+// settings file that cannot be read is reported with exit status 2, as are invalid settings
+// from a subcommand (not from Serve, whose start-up failure keeps status 1). Give the result to
+// exitStatus.
+func dispatch(ctx context.Context, args []string, environ func(string) string, stdin io.Reader, stdout, stderr io.Writer, cmds commands) error {
+	c, err := parseArgs(args)
+	if err != nil {
+		return err
+	}
+	switch c.Name {
+	case "help":
+		_, err := io.WriteString(stdout, usage)
+		return err
+	case "version":
+		bi, ok := debug.ReadBuildInfo()
+		return writeVersion(stdout, bi, ok)
+	}
+
+	inv := invocation{Getenv: environ, Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	if c.Settings != "" {
+		sf, err := config.ReadSettingsFile(c.Settings)
+		if err != nil {
+			return &exitError{Code: exitUsage, Err: err}
+		}
+		if names := sf.Overridden(environ); len(names) > 0 {
+			fmt.Fprintf(stderr, "freshtoken: warning: the environment overrides these settings of %s: %s\n", sf.Path, strings.Join(names, ", "))
+		}
+		if names := environOnly(sf, environ); len(names) > 0 {
+			fmt.Fprintf(stderr, "freshtoken: warning: the Azure SDK reads %s from the process environment only, not from %s: set them in the environment\n", strings.Join(names, ", "), sf.Path)
+		}
+		inv.Getenv = sf.Getenv(environ)
+	}
+
+	switch c.Name {
+	case "":
+		return cmds.Serve(ctx, inv)
+	case "refresh":
+		err = cmds.Refresh(ctx, inv)
+	case "status":
+		err = cmds.Status(ctx, inv, c.JSON)
+	case "import":
+		err = cmds.Import(ctx, inv, c.Connection, c.Replace)
+	}
+	var se *config.SettingsError
+	var ee *exitError
+	if errors.As(err, &se) && !errors.As(err, &ee) {
+		return &exitError{Code: exitUsage, Err: err}
+	}
+	return err
+}
+
+// environOnly returns, sorted, the settings of the file that only the process environment can
+// give: the AZURE_* variables that azidentity reads itself (AZURE_CLIENT_ID picks the managed
+// identity), when the environment does not set them too.
+func environOnly(sf *config.SettingsFile, environ func(string) string) []string {
+	var names []string
+	for name, v := range sf.Values {
+		if strings.HasPrefix(name, "AZURE_") && v != "" && environ(name) == "" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// writeVersion prints the module version and the VCS revision from the build info. A binary
+// built outside a git checkout, or with -buildvcs=false, has no revision, and says so.
+func writeVersion(w io.Writer, bi *debug.BuildInfo, ok bool) error {
+	if !ok || bi == nil {
+		_, err := io.WriteString(w, "freshtoken: no build information in this binary\n")
+		return err
+	}
+	version := bi.Main.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	path := bi.Main.Path
+	if path == "" {
+		path = bi.Path
+	}
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	revision := settings["vcs.revision"]
+	switch {
+	case revision == "":
+		revision = "unknown (built without VCS information: outside a git checkout, or with -buildvcs=false)"
+	case settings["vcs.modified"] == "true":
+		revision += " (with uncommitted changes)"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "freshtoken %s\n", version)
+	fmt.Fprintf(&b, "module:   %s\n", path)
+	fmt.Fprintf(&b, "revision: %s\n", revision)
+	if t := settings["vcs.time"]; t != "" {
+		fmt.Fprintf(&b, "commit:   %s\n", t)
+	}
+	fmt.Fprintf(&b, "go:       %s\n", bi.GoVersion)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
