@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -115,65 +114,63 @@ func findConnection(conns []*connection.Connection, name string) *connection.Con
 	return nil
 }
 
-// accountCommand runs `invite` or `remove` (args[0]). It is the whole command line of these two
-// until they join the shared command-line parsing.
-func accountCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("freshtoken "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	validity := fs.String("for", "", "how long invitations stay valid, e.g. 7d, 36h (default 7d)")
-	many := fs.Int("many", 0, "print N invitations as CSV (label,url), labelled PREFIX1..PREFIXN")
-	prefix := fs.String("prefix", "", "with --many: the labels' prefix")
-	keep := fs.Bool("keep-on-failure", false, "remove: keep the rows when the provider cannot be told")
-	// Flags may follow the positional arguments.
-	var pos []string
-	rest := args[1:]
-	for len(rest) > 0 {
-		if err := fs.Parse(rest); err != nil {
-			return err
+// inviteCommand is `freshtoken invite`: it reads the settings and prints invitations; it
+// contacts nothing.
+func inviteCommand(_ context.Context, inv invocation, c command) error {
+	o := inviteArgs{Connection: c.Connection, Label: c.Label, Many: c.Many, Prefix: c.Prefix}
+	if c.For != "" {
+		d, err := parseValidity(c.For)
+		if err != nil {
+			return &usageError{msg: err.Error()}
 		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			pos, rest = append(pos, rest[0]), rest[1:]
-		}
+		o.For = d
 	}
-	cfg, warnings, err := config.Load(getenv)
+	cfg, err := loadQuiet(inv)
 	if err != nil {
 		return err
 	}
+	return invitations(cfg, resolve(cfg), o, inv.Stdout, inv.Stderr)
+}
+
+// removeCommand is `freshtoken remove`: exit status 0 when the account is gone and the provider
+// was told (or has no revocation call), 1 when the provider could not be told or nothing was
+// removed.
+func removeCommand(ctx context.Context, inv invocation, c command) error {
+	cfg, err := loadQuiet(inv)
+	if err != nil {
+		return err
+	}
+	a, err := build(cfg, zerolog.Nop())
+	if err != nil {
+		return err
+	}
+	err = remove(ctx, a, c.Connection, c.Label, c.Keep, inv.Stdout)
+	if errors.Is(err, errNeedsAttention) {
+		return &exitError{Code: exitFailed, Err: err}
+	}
+	return err
+}
+
+// loadQuiet reads the settings, printing their warnings to stderr.
+func loadQuiet(inv invocation) (config.Config, error) {
+	cfg, warnings, err := config.Load(inv.Getenv)
+	if err != nil {
+		return config.Config{}, err
+	}
 	for _, w := range warnings {
-		fmt.Fprintln(stderr, "warning:", w)
+		fmt.Fprintln(inv.Stderr, "freshtoken: warning:", w)
 	}
-	switch args[0] {
-	case "invite":
-		if len(pos) < 1 || len(pos) > 2 || (len(pos) == 2) == (*many > 0) {
-			return errors.New("usage: freshtoken invite NAME LABEL [--for 7d] | freshtoken invite NAME --many N --prefix P [--for 7d]")
-		}
-		o := inviteArgs{Connection: pos[0], Many: *many, Prefix: *prefix}
-		if len(pos) == 2 {
-			o.Label = pos[1]
-		}
-		if *validity != "" {
-			if o.For, err = parseValidity(*validity); err != nil {
-				return err
-			}
-		}
-		conns := resolve(cfg)
-		return invitations(cfg, conns, o, stdout, stderr)
-	case "remove":
-		if len(pos) < 1 || len(pos) > 2 || *many != 0 || *prefix != "" || *validity != "" {
-			return errors.New("usage: freshtoken remove NAME [LABEL] [--keep-on-failure]")
-		}
-		label := ""
-		if len(pos) == 2 {
-			label = pos[1]
-		}
-		a, err := build(cfg, zerolog.Nop())
-		if err != nil {
-			return err
-		}
-		return remove(ctx, a, pos[0], label, *keep, stdout)
+	return cfg, nil
+}
+
+// accountCommands runs invite and remove through the shared command-line parsing, until main
+// dispatches every subcommand.
+func accountCommands(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, getenv, nil, stdout, stderr, commands{Invite: inviteCommand, Remove: removeCommand})
+	if code := exitStatus(err, stderr); code != exitOK {
+		return &exitError{Code: code}
 	}
-	return fmt.Errorf("unknown command %q", args[0])
+	return nil
 }
 
 // parseValidity reads a validity such as 7d, 36h or 90m (a Go duration, plus whole days).

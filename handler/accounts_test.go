@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -33,18 +34,27 @@ func inviteEnv() map[string]string {
 	return env
 }
 
-func runArgs(t *testing.T, env map[string]string, args ...string) (string, string, error) {
+// runArgs runs the command line args and returns its output and exit status.
+func runArgs(t *testing.T, env map[string]string, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	err := run(context.Background(), args, func(k string) string { return env[k] }, &out, &errOut)
-	return out.String(), errOut.String(), err
+	code := 0
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.Code
+	case err != nil:
+		t.Fatalf("%q: %v; want nil or an *exitError", args, err)
+	}
+	return out.String(), errOut.String(), code
 }
 
 func TestInviteCommand(t *testing.T) {
 	env := inviteEnv()
-	out, errOut, err := runArgs(t, env, "invite", "study", "p-017", "--for", "2d")
-	if err != nil {
-		t.Fatalf("invite: %v (stderr %q)", err, errOut)
+	out, errOut, code := runArgs(t, env, "invite", "study", "p-017", "--for", "2d")
+	if code != 0 {
+		t.Fatalf("invite: exit %d (stderr %q)", code, errOut)
 	}
 	u, perr := url.Parse(strings.TrimSpace(out))
 	if perr != nil || u.Scheme+"://"+u.Host+u.Path != "https://app.example.net/api/callback/study" || u.Query().Get("invite") == "" {
@@ -60,9 +70,9 @@ func TestInviteCommand(t *testing.T) {
 		t.Errorf("stderr %q; want the expiry", errOut)
 	}
 
-	out, _, err = runArgs(t, env, "invite", "study", "--many", "12", "--prefix", "s-")
-	if err != nil {
-		t.Fatalf("invite --many: %v", err)
+	out, errOut, code = runArgs(t, env, "invite", "study", "--many", "12", "--prefix", "s-")
+	if code != 0 {
+		t.Fatalf("invite --many: exit %d (stderr %q)", code, errOut)
 	}
 	rows, cerr := csv.NewReader(strings.NewReader(out)).ReadAll()
 	if cerr != nil || len(rows) != 13 || rows[0][0] != "label" || rows[1][0] != "s-01" || rows[12][0] != "s-12" {
@@ -73,19 +83,24 @@ func TestInviteCommand(t *testing.T) {
 		env  map[string]string
 		args []string
 		want string
+		code int
 	}{
-		{env, []string{"invite", "solo", "a"}, "holds one account"},
-		{env, []string{"invite", "nosuch", "a"}, "no connection named"},
-		{env, []string{"invite", "study", "Bad"}, "invalid account label"},
-		{env, []string{"invite", "study"}, "usage"},
-		{env, []string{"invite", "study", "a", "--many", "3"}, "usage"},
-		{env, []string{"invite", "study", "a", "--for", "7x"}, "--for"},
-		{env, []string{"invite", "study", "a", "--for", "400d"}, "validity"},
-		{withoutKey(env), []string{"invite", "study", "a"}, "INVITE_SIGNING_KEY is not set"},
+		{env, []string{"invite", "solo", "a"}, "holds one account", 1},
+		{env, []string{"invite", "nosuch", "a"}, "no connection named", 1},
+		{env, []string{"invite", "study", "Bad"}, "invalid account label", 1},
+		{env, []string{"invite", "study"}, "invite needs an account label", 2},
+		{env, []string{"invite", "study", "a", "--many", "3"}, "not both", 2},
+		{env, []string{"invite", "study", "--prefix", "p"}, "--prefix goes with --many", 2},
+		{env, []string{"invite", "study", "--many", "0"}, "--many needs a number", 2},
+		{env, []string{"remove", "study", "a", "--for", "7d"}, "flags of invite", 2},
+		{env, []string{"invite", "study", "a", "--keep-on-failure"}, "flag of remove", 2},
+		{env, []string{"invite", "study", "a", "--for", "7x"}, "--for", 2},
+		{env, []string{"invite", "study", "a", "--for", "400d"}, "validity", 1},
+		{withoutKey(env), []string{"invite", "study", "a"}, "INVITE_SIGNING_KEY is not set", 1},
 	} {
-		_, _, err := runArgs(t, tt.env, tt.args...)
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%q: got %v; want an error with %q", tt.args, err, tt.want)
+		_, errOut, code := runArgs(t, tt.env, tt.args...)
+		if code != tt.code || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want %d and %q", tt.args, code, errOut, tt.code, tt.want)
 		}
 	}
 }
