@@ -50,6 +50,9 @@ type Result struct {
 	RevokeErr error
 	// Help is where the person can revoke the app's access themselves, when not Revoked.
 	Help string
+	// Unreadable says the stored refresh token could not be opened (TOKEN_ENCRYPTION_KEYS lacks
+	// its key), so only the access token could be sent for revocation.
+	Unreadable bool
 	// Deleted is the number of rows deleted; Kept says they were kept (KeepOnFailure).
 	Deleted int
 	Kept    bool
@@ -90,6 +93,7 @@ func Remove(ctx context.Context, o Options, c *connection.Connection) (Result, e
 			return res, fmt.Errorf("remove %s: read: %w", c.Name, err)
 		}
 		g := tokenclient.Grant{AccessToken: r.Tokens.AccessToken, RefreshToken: r.Tokens.RefreshToken, AccountID: r.Status.AccountID}
+		res.Unreadable = r.SecretErr != nil
 		if key := g.RefreshToken + "\x00" + g.AccessToken; key != revoked {
 			revokeOnce(ctx, c, g, &res)
 			revoked = key
@@ -150,6 +154,11 @@ func (r Result) Write(w io.Writer) error {
 	}
 	if _, err := io.WriteString(w, line); err != nil {
 		return err
+	}
+	if r.Unreadable {
+		if _, err := io.WriteString(w, "  the stored refresh token could not be opened (see TOKEN_ENCRYPTION_KEYS): only the access token was sent\n"); err != nil {
+			return err
+		}
 	}
 	if !r.Revoked && r.Help != "" {
 		if _, err := fmt.Fprintf(w, "  to revoke the app's access: %s\n", r.Help); err != nil {

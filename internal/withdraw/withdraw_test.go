@@ -223,3 +223,41 @@ func TestRemoveRefreshedMeanwhile(t *testing.T) {
 	}
 	gone(t, m, "study.p1")
 }
+
+// A refresh token sealed under a key this app lacks: the access token is revoked instead, and
+// the rows still go.
+func TestRemoveUnreadableRefreshToken(t *testing.T) {
+	rv := &revocations{status: http.StatusOK}
+	srv := httptest.NewServer(rv)
+	defer srv.Close()
+	m := storetest.New()
+	seed(t, m, "study.p1", "p1", "")
+	r, _ := m.Peek("study.p1")
+	r.SecretErr = errors.New("sealed under key k9")
+	r.Tokens.RefreshToken = ""
+	s := &unreadable{Memory: m, r: r}
+	res, err := Remove(context.Background(), Options{Store: s}, account(t, srv, "p1"))
+	if err != nil || !res.Revoked || !res.Unreadable || res.Deleted != 3 {
+		t.Fatalf("Remove = %+v, %v; want revoked with the access token, 3 rows deleted", res, err)
+	}
+	if got := rv.sent(); len(got) != 1 || got[0] != "at-p1" {
+		t.Errorf("revoked %v; want the access token at-p1", got)
+	}
+	var out bytes.Buffer
+	res.Write(&out)
+	if !strings.Contains(out.String(), "could not be opened") {
+		t.Errorf("output %q; want it to say the refresh token could not be opened", out.String())
+	}
+}
+
+// unreadable is a store whose Get returns r, as the store reads a partition whose refresh token
+// cannot be opened.
+type unreadable struct {
+	*storetest.Memory
+	r *store.Record
+}
+
+func (u *unreadable) Get(context.Context, string) (*store.Record, error) {
+	c := *u.r
+	return &c, nil
+}
