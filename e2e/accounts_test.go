@@ -212,6 +212,21 @@ func TestInvitations(t *testing.T) {
 	if _, err := w.tableClient().GetEntity(context.Background(), "study.p9", "Status", nil); err == nil {
 		t.Errorf("the expired invitation's account was created")
 	}
+
+	// The accounts' tokens and the invitations, credentials all, never reach a log line.
+	secrets := []string{value, altered}
+	for _, pk := range []string{"study.p1", "study.coach"} {
+		for _, rk := range []string{"AccessToken", "RefreshToken"} {
+			secrets = append(secrets, str(w.row(pk, rk), "Value"))
+		}
+	}
+	for _, e := range h.Logs() {
+		for i, s := range secrets {
+			if s != "" && strings.Contains(e.Message, s) {
+				t.Errorf("a log line holds secret #%d (length %d)", i, len(s))
+			}
+		}
+	}
 }
 
 // remove revokes the account's grant at the provider (RFC 7009) and leaves no row of it; the
