@@ -50,10 +50,17 @@ func build(cfg config.Config, log zerolog.Logger) (*app, error) {
 			return nil, fmt.Errorf("%s: %w", config.SettingInviteKey, err)
 		}
 	}
+	timing := refresh.FixedTiming(cfg.Margin)
+	if cfg.Margin == 0 {
+		// REFRESH_MARGIN unset: the timing the simulated year chose, its floor set to two of
+		// the schedule's gaps.
+		timing = refresh.DefaultTiming()
+		timing.Gap = cfg.Schedule.LongestGap(time.Now(), 2000)
+	}
 	a.refresher = refresh.New(refresh.Options{
 		Store:         st,
 		Connections:   conns,
-		Margin:        cfg.Margin,
+		Timing:        timing,
 		LeaseDuration: cfg.Lease,
 		Concurrency:   cfg.Concurrency,
 		Owner:         owner(cfg.WorkerID),
