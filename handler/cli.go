@@ -32,6 +32,16 @@ const usage = `Usage:
   freshtoken import CONNECTION [--replace] [--settings FILE]
                                              store a pair from a refresh token read from standard
                                              input (hidden prompt on a terminal)
+  freshtoken invite CONNECTION LABEL [--for 7d] [--settings FILE]
+                                             print an invitation URL that connects one account
+                                             (no function key needed); --for: days or a duration
+  freshtoken invite CONNECTION --many N --prefix P [--for 7d] [--settings FILE]
+                                             print N invitations as CSV (label,url), labelled
+                                             P1..PN
+  freshtoken remove CONNECTION [LABEL] [--keep-on-failure] [--settings FILE]
+                                             revoke the account at the provider where it can be,
+                                             then delete its rows (also when the provider cannot
+                                             be told, unless --keep-on-failure)
   freshtoken version                         print the module version and VCS revision
   freshtoken help                            print this help
 
@@ -92,8 +102,13 @@ type command struct {
 	Name       string // "" (serve), "refresh", "status", "import", "help" or "version"
 	Settings   string // --settings FILE; "" when not given
 	JSON       bool   // status --json
-	Connection string // import CONNECTION
+	Connection string // import, invite, remove CONNECTION
 	Replace    bool   // import --replace
+	Label      string // invite, remove: CONNECTION LABEL
+	For        string // invite --for: validity, as given
+	Many       int    // invite --many N
+	Prefix     string // invite --prefix P
+	Keep       bool   // remove --keep-on-failure
 }
 
 // parseArgs parses the arguments after the program name. Flags may come before or after the
@@ -134,6 +149,34 @@ func parseArgs(args []string) (command, error) {
 				return command{}, usagef("--settings needs a file: --settings local.settings.json")
 			}
 			c.Settings = value
+		case "for", "many", "prefix":
+			if !hasValue {
+				if i+1 >= len(args) {
+					return command{}, usagef("--%s needs a value", name)
+				}
+				i++
+				value = args[i]
+			}
+			if value == "" {
+				return command{}, usagef("--%s needs a value", name)
+			}
+			switch name {
+			case "for":
+				c.For = value
+			case "prefix":
+				c.Prefix = value
+			case "many":
+				n, err := strconv.Atoi(value)
+				if err != nil || n < 1 {
+					return command{}, usagef("--many needs a number of invitations, 1 or more")
+				}
+				c.Many = n
+			}
+		case "keep-on-failure":
+			if hasValue {
+				return command{}, usagef("--%s takes no value", name)
+			}
+			c.Keep = true
 		case "json", "replace":
 			if hasValue {
 				return command{}, usagef("--%s takes no value", name)
@@ -168,8 +211,32 @@ func parseArgs(args []string) (command, error) {
 		default:
 			return command{}, usagef("import takes one connection name; the refresh token is read from standard input, never from an argument")
 		}
+	case "invite", "remove":
+		if len(positional) == 0 || len(positional) > 2 {
+			return command{}, usagef("%s needs the connection name and the account label: freshtoken %s CONNECTION LABEL", c.Name, c.Name)
+		}
+		c.Connection = positional[0]
+		if len(positional) == 2 {
+			c.Label = positional[1]
+		}
+		if c.Name == "invite" {
+			switch {
+			case c.Prefix != "" && c.Many == 0:
+				return command{}, usagef("--prefix goes with --many")
+			case c.Label == "" && c.Many == 0:
+				return command{}, usagef("invite needs an account label, or --many N --prefix P for a roster")
+			case c.Label != "" && c.Many > 0:
+				return command{}, usagef("invite takes an account label or --many N, not both")
+			}
+		}
 	default:
 		return command{}, usagef("unknown subcommand %s", quoteArg(c.Name))
+	}
+	if (c.For != "" || c.Many > 0 || c.Prefix != "") && c.Name != "invite" {
+		return command{}, usagef("--for, --many and --prefix are flags of invite")
+	}
+	if c.Keep && c.Name != "remove" {
+		return command{}, usagef("--keep-on-failure is a flag of remove")
 	}
 	if c.JSON && c.Name != "status" {
 		return command{}, usagef("--json is a flag of status")
@@ -221,6 +288,10 @@ type commands struct {
 	Status func(ctx context.Context, inv invocation, asJSON bool) error
 	// Import stores a pair obtained from a refresh token that it reads with readRefreshToken.
 	Import func(ctx context.Context, inv invocation, connection string, replace bool) error
+	// Invite prints invitations (c.Connection, c.Label or c.Many and c.Prefix, c.For).
+	Invite func(ctx context.Context, inv invocation, c command) error
+	// Remove revokes and deletes an account (c.Connection, c.Label, c.Keep).
+	Remove func(ctx context.Context, inv invocation, c command) error
 }
 
 // dispatch parses args and runs the subcommand they name with the settings of the environment
@@ -266,6 +337,10 @@ func dispatch(ctx context.Context, args []string, environ func(string) string, s
 		err = cmds.Status(ctx, inv, c.JSON)
 	case "import":
 		err = cmds.Import(ctx, inv, c.Connection, c.Replace)
+	case "invite":
+		err = cmds.Invite(ctx, inv, c)
+	case "remove":
+		err = cmds.Remove(ctx, inv, c)
 	}
 	var se *config.SettingsError
 	var ee *exitError

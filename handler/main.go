@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,7 +15,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "freshtoken:", err)
-		os.Exit(1)
+		var ee *exitError
+		if !errors.As(err, &ee) {
+			ee = &exitError{Code: exitFailed, Err: err}
+		}
+		if ee.Err != nil {
+			fmt.Fprintln(os.Stderr, "freshtoken:", ee.Err)
+		}
+		os.Exit(ee.Code)
 	}
 }

@@ -21,6 +21,9 @@ import (
 // run reads the settings, builds the handler and serves until ctx ends (SIGTERM), then drains
 // in-flight work. It returns an error only when the handler cannot start or serve.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "invite" || args[0] == "remove") {
+		return accountCommands(ctx, args, getenv, stdout, stderr)
+	}
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected arguments %q: freshtoken is configured by environment settings only", args)
 	}

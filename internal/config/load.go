@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/freshtoken/freshtoken/internal/heartbeat"
+	"github.com/freshtoken/freshtoken/internal/invite"
 	"github.com/freshtoken/freshtoken/internal/notify"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/schedule"
@@ -44,6 +45,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	}
 	cfg.PublicBaseURL = l.publicBaseURL(cfg.Port)
 	cfg.Store = l.store()
+	cfg.InviteKey = l.inviteKey()
 	cfg.Connections = l.connections(cfg)
 	cfg.Schedule, cfg.Margin = l.refresh(cfg.CustomHandlerPort != "")
 	cfg.TokenTimeout, cfg.Lease = l.timing()
@@ -308,6 +310,17 @@ func (l *loader) connection(cfg Config, name string) ConnectionSettings {
 		}
 	}
 
+	if v := l.get(setting(suffixRevokeURL)); v != "" {
+		if msg := checkURL(v, true); msg != "" {
+			l.problem(setting(suffixRevokeURL), "%s %s", showURL(v), msg)
+		} else {
+			if c.Preset.Revoke == provider.RevokeNone {
+				c.Preset.Revoke = provider.RevokeRFC7009
+			}
+			c.Preset.RevokeURL = v
+		}
+	}
+
 	if v := l.get(setting(suffixPKCE)); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -427,7 +440,8 @@ func (l *loader) refresh(underHost bool) (schedule.Schedule, time.Duration) {
 		l.problem(SettingSchedule, "%q is not an NCRONTAB schedule: %v", expr, err)
 	}
 
-	margin := defaultMargin
+	// Unset, the margin is 0: the handler then uses the adaptive timing (refresh.DefaultTiming).
+	var margin time.Duration
 	if v := l.get(SettingMargin); v != "" {
 		d, err := time.ParseDuration(v)
 		switch {
@@ -441,7 +455,7 @@ func (l *loader) refresh(underHost bool) (schedule.Schedule, time.Duration) {
 			margin = d
 		}
 	}
-	if err == nil {
+	if err == nil && margin > 0 {
 		if gap := s.LongestGap(gapHorizon, 2000); gap > margin {
 			l.warn(SettingMargin, "%v is shorter than the longest gap between runs of %s (%v): "+
 				"a token can expire before the run that would refresh it", margin, SettingSchedule, gap)
@@ -518,4 +532,18 @@ func fullScopes(p provider.Preset, scopes []string) []string {
 		}
 	}
 	return out
+}
+
+// inviteKey reads INVITE_SIGNING_KEY; its messages never show the value.
+func (l *loader) inviteKey() []byte {
+	v := l.get(SettingInviteKey)
+	if v == "" {
+		return nil
+	}
+	key, err := invite.ParseKey(v)
+	if err != nil {
+		l.problem(SettingInviteKey, "%v; the value is not shown, as it is a secret", err)
+		return nil
+	}
+	return key
 }

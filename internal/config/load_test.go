@@ -227,7 +227,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"PublicBaseURL", cfg.PublicBaseURL, "http://localhost:7071"},
 		{"Store", cfg.Store, Store{ConnectionString: "UseDevelopmentStorage=true", Table: "OAuthTokens"}},
 		{"Schedule", cfg.Schedule.String(), "0 */15 * * * *"},
-		{"Margin", cfg.Margin, 30 * time.Minute},
+		{"Margin", cfg.Margin, time.Duration(0)},
 		{"TokenTimeout", cfg.TokenTimeout, 30 * time.Second},
 		{"Lease", cfg.Lease, 3 * time.Minute},
 		{"LogLevel", cfg.LogLevel, zerolog.InfoLevel},
@@ -559,7 +559,7 @@ func TestConnectionSetting(t *testing.T) {
 		t.Errorf("ConnectionSetting = %q; want %q", got, want)
 	}
 	names := ConnectionSettingNames("strava")
-	if len(names) != 12 || names[0] != "OAUTH_STRAVA_PROVIDER" || names[11] != "OAUTH_STRAVA_ACCOUNTS" {
+	if len(names) != 13 || names[0] != "OAUTH_STRAVA_PROVIDER" || names[12] != "OAUTH_STRAVA_REVOKE_URL" {
 		t.Errorf("ConnectionSettingNames = %q", names)
 	}
 }

@@ -26,9 +26,12 @@ type Config struct {
 
 	Store       Store
 	Connections []ConnectionSettings
+	// InviteKey is INVITE_SIGNING_KEY decoded: the 32-byte HMAC-SHA256 key that signs
+	// invitations. nil when unset: invitations are neither issued nor accepted.
+	InviteKey []byte
 
 	Schedule schedule.Schedule // REFRESH_SCHEDULE (NCRONTAB), default "0 */15 * * * *"
-	Margin   time.Duration     // REFRESH_MARGIN, default 30m
+	Margin   time.Duration     // REFRESH_MARGIN; 0 when unset (the adaptive timing)
 
 	// TokenTimeout bounds one request to a provider's token endpoint (TOKEN_REQUEST_TIMEOUT,
 	// default 30s).

@@ -35,10 +35,20 @@ type Scanner interface {
 	GetMany(ctx context.Context, names []string) (map[string]*store.Record, error)
 }
 
-// horizon bounds due: an access token expiring more than horizon from now is not due by it.
-// Zero would mean no bound is known, and the scan then reads every AccessToken row (one request
-// per 1,000 accounts). A timing policy that replaces due must replace horizon with it.
-func (r *Refresher) horizon() time.Duration { return r.o.Margin }
+// horizon bounds due over the connections cs: an access token expiring more than horizon from
+// now is due at none of them (Timing.Horizon). Zero means no bound is known, and the scan then
+// reads every AccessToken row (still one request per 1,000 accounts).
+func (r *Refresher) horizon(cs map[string]*connection.Connection) time.Duration {
+	var h time.Duration
+	for _, c := range cs {
+		ch := r.o.Timing.Horizon(c.Preset)
+		if ch <= 0 {
+			return 0
+		}
+		h = max(h, ch)
+	}
+	return h
+}
 
 // item is one partition a pass looks at.
 type item struct {
@@ -219,7 +229,7 @@ func (r *Refresher) plan(ctx context.Context) ([]item, time.Time, error) {
 		if len(many) > 0 {
 			now := r.o.Now()
 			o := store.ScanOptions{DeadlineBefore: now.Add(deadlineNotice)}
-			if h := r.horizon(); h > 0 {
+			if h := r.horizon(many); h > 0 {
 				o.ExpiresBefore = now.Add(h)
 				bound = o.ExpiresBefore
 			}
