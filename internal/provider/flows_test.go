@@ -277,8 +277,8 @@ func TestPolarConnectsWithoutRefreshToken(t *testing.T) {
 		t.Errorf("the pass sent %d token requests; want none", n)
 	}
 	for _, m := range st.Calls() {
-		if m.Op != storetest.OpList {
-			t.Errorf("the pass called %s; want only List", m)
+		if m.Op != storetest.OpGetMany {
+			t.Errorf("the pass called %s; want only its read (GetMany)", m)
 		}
 	}
 }
