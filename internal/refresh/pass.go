@@ -50,6 +50,21 @@ func (r *Refresher) horizon(cs map[string]*connection.Connection) time.Duration 
 	return h
 }
 
+// storedSlack widens the observed lifetime idle assumes: the AccessToken row's UpdatedAt is
+// written a moment after the Status row's LastSuccess that due reads.
+const storedSlack = time.Minute
+
+// idle says from the scan alone that account c is not due: its access token has a value and
+// an expiry, its Status row needs no attention, and the timing does not find it due even with
+// the longest lifetime the row allows (a margin only grows with the lifetime). When the row's
+// UpdatedAt is unknown it cannot say, and the account is read.
+func (r *Refresher) idle(c *connection.Connection, cand store.Candidate, now time.Time) bool {
+	if !cand.Access || cand.Empty || cand.Attention || cand.Expiry.IsZero() || cand.Stored.IsZero() {
+		return false
+	}
+	return !r.o.Timing.Due(now, TokenAge{Expiry: cand.Expiry, Stored: cand.Stored.Add(-storedSlack)}, c.Preset)
+}
+
 // item is one partition a pass looks at.
 type item struct {
 	conn   *connection.Connection // the connection, or the value of one account of it
@@ -58,6 +73,7 @@ type item struct {
 	expiry time.Time
 	left   bool // left over by the previous pass
 	many   bool // an account: an idle outcome is only counted
+	idle   bool // not due, known from the scan alone: counted, never read
 }
 
 // Report is a whole pass.
@@ -239,13 +255,21 @@ func (r *Refresher) plan(ctx context.Context) ([]item, time.Time, error) {
 			}
 			for pk, cand := range cands {
 				if a := account(pk); a != nil {
-					items = append(items, item{conn: a, fetch: true, expiry: cand.Expiry, left: left[pk], many: true})
+					idle := r.idle(a, cand, now)
+					items = append(items, item{conn: a, fetch: !idle, idle: idle, expiry: cand.Expiry, left: left[pk], many: true})
 				}
 			}
 		}
 	}
 	accounts := items[len(singles):]
 	slices.SortFunc(accounts, func(a, b item) int {
+		if a.idle != b.idle {
+			// Last, out of the way of the batches of reads.
+			if b.idle {
+				return -1
+			}
+			return 1
+		}
 		if a.left != b.left {
 			if a.left {
 				return -1
@@ -343,6 +367,8 @@ func (r *Refresher) work(ctx context.Context, owner string, items []item) []Resu
 		for _, k := range rd.batch {
 			handled[k] = true
 			switch {
+			case items[k].idle:
+				results[k] = Result{Connection: items[k].conn.Name, Outcome: NotDue, Expiry: items[k].expiry}
 			case stopped && items[k].fetch:
 				results[k] = Result{Connection: items[k].conn.Name, Outcome: Deferred, Expiry: items[k].expiry,
 					Detail: "due, not started before the pass's end"}
@@ -360,7 +386,9 @@ func (r *Refresher) work(ctx context.Context, owner string, items []item) []Resu
 	if stopped {
 		// The batches never handed out were never read either.
 		for k := range items {
-			if !handled[k] {
+			if !handled[k] && items[k].idle {
+				results[k] = Result{Connection: items[k].conn.Name, Outcome: NotDue, Expiry: items[k].expiry}
+			} else if !handled[k] {
 				results[k] = Result{Connection: items[k].conn.Name, Outcome: Deferred, Expiry: items[k].expiry,
 					Detail: "due, not started before the pass's end"}
 			}

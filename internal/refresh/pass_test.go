@@ -377,3 +377,48 @@ func TestLinesBounded(t *testing.T) {
 		t.Errorf("got %q; want %q", lines[len(lines)-1], want)
 	}
 }
+
+// TestIdleWithoutHorizon: with a timing whose margin grows with the token's lifetime, the scan
+// reads every AccessToken row (keys and times only) and the pass reads whole only the accounts
+// that may be due.
+func TestIdleWithoutHorizon(t *testing.T) {
+	e := newTableEnv(t)
+	p := newFakeProvider(e.clock.Now, true)
+	grace := repeatable // a repeat window: the adaptive timing has no horizon there
+	tm := refresh.DefaultTiming()
+	if h := tm.Horizon(grace); h != 0 {
+		t.Fatalf("horizon %v; want none for this test", h)
+	}
+	// Stored 10 hours ago, expiring in 1 hour: due at 55% of an 11-hour lifetime.
+	e.clock.Advance(-10 * time.Hour)
+	e.seed("g.old", 11*time.Hour, func(_ *store.Tokens, st *store.Status) {})
+	e.clock.Advance(10 * time.Hour)
+	const n = 1000
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			e.seed(fmt.Sprintf("g.p%04d", i), 5*time.Hour) // 5 h of 5 h left: not due
+		}()
+	}
+	wg.Wait()
+	r := e.refresher(refresh.Options{Connections: []*connection.Connection{manyConn("g", p, grace)}, Timing: tm})
+	e.reqs.n.Store(0)
+	rep := r.Run(t.Context())
+	s := rep.Summaries[0]
+	if s.Counts[refresh.Refreshed] != 1 || s.Counts[refresh.NotDue] != n {
+		t.Errorf("got %q; want 1 refreshed, %d not due", s.Line(), n)
+	}
+	// The scan: 2 pages of AccessToken rows, 1 of empty ones, 1 of Status rows; then one read,
+	// the lease and the commit of g.old.
+	if got := e.reqs.n.Load(); got > 7 {
+		t.Errorf("the pass sent %d storage requests; want at most 7 (no read of an idle account)", got)
+	}
+	if !s.Bound.IsZero() {
+		t.Errorf("summary bound %v; want none (every account counted)", s.Bound)
+	}
+}

@@ -34,15 +34,19 @@ type Candidate struct {
 	Access bool
 	// Expiry is that row's ExpiresAt (zero when none, or when the row was not selected).
 	Expiry time.Time
+	// Stored is that row's UpdatedAt: when the pair was stored (zero when unknown).
+	Stored time.Time
+	// Empty: the AccessToken row holds no value (always selected).
+	Empty bool
 	// Attention: its Status row was selected: State is not ok, a lease or an in-flight marker is
 	// set, or the refresh-token deadline is before DeadlineBefore.
 	Attention bool
 }
 
-// Scan finds the partitions a pass must read whole, without reading every row: one paged query
-// over the AccessToken rows that expire by o.ExpiresBefore, and one over the Status rows that
-// are not plainly ok, each selecting only keys and ExpiresAt, so that it costs one request per
-// page of 1,000 matching rows. A partition neither query selects has an access token that
+// Scan finds the partitions a pass must read whole, without reading every row: paged queries
+// over the AccessToken rows that expire by o.ExpiresBefore, over those without a value, and
+// over the Status rows that are not plainly ok, each selecting only keys and times, so that it
+// costs one request per page of 1,000 matching rows. A partition neither query selects has an access token that
 // expires after o.ExpiresBefore (or never), is ok, holds no lease, has no refresh in flight and
 // no refresh-token deadline before o.DeadlineBefore. Partitions of AuthState rows only are never
 // selected.
@@ -54,23 +58,38 @@ func (s *Store) Scan(ctx context.Context, o ScanOptions) (map[string]Candidate, 
 	access := "RowKey eq {a}"
 	args := map[string]any{"a": RowAccessToken}
 	if !o.ExpiresBefore.IsZero() {
-		access += " and (Value eq {empty} or ExpiresAt le {t})"
-		args["empty"], args["t"] = "", o.ExpiresBefore
+		access += " and ExpiresAt le {t}"
+		args["t"] = o.ExpiresBefore
 	}
 	f, err := filterValues(access, args)
 	if err != nil {
 		return nil, fmt.Errorf("store: scan: %w", err)
 	}
-	err = s.queryKeys(ctx, f, "PartitionKey,RowKey,"+propExpiresAt, func(e aztables.EDMEntity) error {
+	err = s.queryKeys(ctx, f, "PartitionKey,RowKey,"+propExpiresAt+","+propUpdatedAt, func(e aztables.EDMEntity) error {
 		c := m[e.PartitionKey]
 		c.Access = true
 		r := propReader{row: e.RowKey, p: e.Properties}
-		c.Expiry = r.time(propExpiresAt)
+		c.Expiry, c.Stored = r.time(propExpiresAt), r.time(propUpdatedAt)
 		m[e.PartitionKey] = c
 		return r.err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: scan access tokens: %w", err)
+	}
+	f, err = filterValues("RowKey eq {a} and Value eq {empty}", map[string]any{"a": RowAccessToken, "empty": ""})
+	if err != nil {
+		return nil, fmt.Errorf("store: scan: %w", err)
+	}
+	err = s.queryKeys(ctx, f, "PartitionKey,RowKey,"+propExpiresAt+","+propUpdatedAt, func(e aztables.EDMEntity) error {
+		c := m[e.PartitionKey]
+		c.Access, c.Empty = true, true
+		r := propReader{row: e.RowKey, p: e.Properties}
+		c.Expiry, c.Stored = r.time(propExpiresAt), r.time(propUpdatedAt)
+		m[e.PartitionKey] = c
+		return r.err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: scan empty access tokens: %w", err)
 	}
 
 	status := "RowKey eq {s} and (State ne {ok} or LeaseOwner ne {empty} or InFlight ne {empty}"

@@ -70,8 +70,8 @@ func TestScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := ct.n.Load(); n != 2 {
-		t.Errorf("Scan sent %d requests; want 2", n)
+	if n := ct.n.Load(); n != 3 {
+		t.Errorf("Scan sent %d requests; want 3", n)
 	}
 	var names []string
 	for name := range got {
@@ -82,8 +82,11 @@ func TestScan(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("Scan selected %q; want %q", names, want)
 	}
-	if c := got["a.due"]; !c.Access || c.Attention || !c.Expiry.Equal(storedTime(now.Add(10*time.Minute))) {
-		t.Errorf("a.due = %+v; want Access, the expiry, no Attention", c)
+	if c := got["a.due"]; !c.Access || c.Attention || c.Empty || !c.Expiry.Equal(storedTime(now.Add(10*time.Minute))) || !c.Stored.Equal(storedTime(now)) {
+		t.Errorf("a.due = %+v; want Access, the expiry and when it was stored, no Attention", c)
+	}
+	if c := got["a.empty"]; !c.Access || !c.Empty {
+		t.Errorf("a.empty = %+v; want Access and Empty", c)
 	}
 	if c := got["a.consent"]; c.Access || !c.Attention {
 		t.Errorf("a.consent = %+v; want Attention only", c)
@@ -134,9 +137,10 @@ func TestScanPages(t *testing.T) {
 	if len(got) != n {
 		t.Errorf("Scan found %d partitions; want %d", len(got), n)
 	}
-	// Three pages of access tokens and one empty page of status rows.
-	if r := ct.n.Load(); r != 4 {
-		t.Errorf("Scan over %d partitions sent %d requests; want 4", n, r)
+	// Three pages of access tokens, and one empty page each of empty access tokens and of
+	// status rows.
+	if r := ct.n.Load(); r != 5 {
+		t.Errorf("Scan over %d partitions sent %d requests; want 5", n, r)
 	}
 }
 

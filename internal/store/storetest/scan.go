@@ -38,7 +38,8 @@ func (m *Memory) Scan(ctx context.Context, o store.ScanOptions) (_ map[string]st
 		if p.etags.Access != "" {
 			exp := p.tokens.ExpiresAt
 			if o.ExpiresBefore.IsZero() || p.tokens.AccessToken == "" || !exp.IsZero() && !exp.After(storedTime(o.ExpiresBefore)) {
-				c.Access, c.Expiry = true, exp
+				// Memory keeps no UpdatedAt (it has no clock): Stored stays zero, unknown.
+				c.Access, c.Expiry, c.Empty = true, exp, p.tokens.AccessToken == ""
 			}
 		}
 		if p.etags.Status != "" {
