@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/freshtoken/freshtoken/internal/config"
 	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/consent"
+	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/server"
 	"github.com/freshtoken/freshtoken/internal/store"
@@ -94,7 +96,7 @@ func resolve(cfg config.Config) []*connection.Connection {
 // user-assigned identity, read by azidentity itself). It is opened on first use, so the
 // handler answers the host's readiness ping before the table service has answered.
 func openStore(sc config.Store) (*store.Lazy, error) {
-	o := store.Options{ConnectionString: sc.ConnectionString, Endpoint: sc.Endpoint, Table: sc.Table, Keys: sc.Keys}
+	o := storeOptions(sc)
 	if sc.Endpoint != "" {
 		cred, err := azidentity.NewDefaultAzureCredential(nil)
 		if err != nil {
@@ -103,4 +105,23 @@ func openStore(sc config.Store) (*store.Lazy, error) {
 		o.Credential = cred
 	}
 	return store.NewLazy(o), nil
+}
+
+// storeOptions describes the token table to the store, without a credential.
+func storeOptions(sc config.Store) store.Options {
+	return store.Options{ConnectionString: sc.ConnectionString, Endpoint: sc.Endpoint, Table: sc.Table, Keys: sc.Keys}
+}
+
+// readerURL is the SAS URL that reads only the AccessToken row of the connection called name,
+// valid for valid from now. Without an account key the error (exit status 1) says what to do
+// instead; it never holds the key.
+func readerURL(sc config.Store, name string, valid time.Duration, now time.Time) (string, error) {
+	u, err := store.ReaderURL(storeOptions(sc), name, valid, now)
+	switch {
+	case errors.Is(err, store.ErrNeedsAccountKey):
+		return "", &exitError{Code: exitFailed, Err: errNeedsAccountKey}
+	case err != nil:
+		return "", &exitError{Code: exitFailed, Err: fmt.Errorf("reader URL for %s: %s", name, redact.String(err.Error(), maxShown))}
+	}
+	return u, nil
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/freshtoken/freshtoken/internal/config"
 )
@@ -32,13 +33,19 @@ const usage = `Usage:
   freshtoken import CONNECTION [--replace] [--settings FILE]
                                              store a pair from a refresh token read from standard
                                              input (hidden prompt on a terminal)
+  freshtoken rekey [--settings FILE]         re-encrypt every secret in the table under the first
+                                             key of TOKEN_ENCRYPTION_KEYS
+  freshtoken reader-url CONNECTION [--for 90d] [--settings FILE]
+                                             print a SAS URL that reads only the connection's
+                                             AccessToken row (Go duration, or days as 90d)
   freshtoken version                         print the module version and VCS revision
   freshtoken help                            print this help
 
 Settings come from the environment; --settings FILE also reads the "Values" of a
 local.settings.json, and a non-empty environment variable wins over the file.
 
-Exit status: 0 done; 1 a connection failed or needs a person; 2 misuse or invalid settings.
+Exit status: 0 done; 1 a connection failed or needs a person, or the provider or the table
+refused; 2 misuse, invalid settings or an unknown connection.
 `
 
 // exitError carries the process exit status for main. main prints Err (when not nil) and exits
@@ -89,12 +96,20 @@ func exitStatus(err error, stderr io.Writer) int {
 
 // command is a parsed command line.
 type command struct {
-	Name       string // "" (serve), "refresh", "status", "import", "help" or "version"
+	Name       string // "" (serve), "refresh", "status", "import", "rekey", "reader-url", "help" or "version"
 	Settings   string // --settings FILE; "" when not given
 	JSON       bool   // status --json
-	Connection string // import CONNECTION
+	Connection string // import CONNECTION, reader-url CONNECTION
 	Replace    bool   // import --replace
+	// For is reader-url --for: how long the URL is valid; defaultReaderValidity when not given.
+	For time.Duration
 }
+
+// defaultReaderValidity is how long a reader URL is valid without --for.
+const defaultReaderValidity = 90 * 24 * time.Hour
+
+// maxReaderValidity bounds --for: a URL that outlives the account key's rotation is useless.
+const maxReaderValidity = 10 * 365 * 24 * time.Hour
 
 // parseArgs parses the arguments after the program name. Flags may come before or after the
 // subcommand, with one or two dashes, and take their value as "--settings FILE" or
@@ -103,7 +118,7 @@ type command struct {
 func parseArgs(args []string) (command, error) {
 	var c command
 	var positional []string
-	settingsGiven := false
+	settingsGiven, forGiven := false, false
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if arg == "--" {
@@ -134,6 +149,23 @@ func parseArgs(args []string) (command, error) {
 				return command{}, usagef("--settings needs a file: --settings local.settings.json")
 			}
 			c.Settings = value
+		case "for":
+			if forGiven {
+				return command{}, usagef("--for given twice")
+			}
+			forGiven = true
+			if !hasValue {
+				if i+1 >= len(args) {
+					return command{}, usagef("--for needs a duration: --for 90d")
+				}
+				i++
+				value = args[i]
+			}
+			d, err := parseValidity(value)
+			if err != nil {
+				return command{}, err
+			}
+			c.For = d
 		case "json", "replace":
 			if hasValue {
 				return command{}, usagef("--%s takes no value", name)
@@ -155,7 +187,7 @@ func parseArgs(args []string) (command, error) {
 	switch c.Name {
 	case "help":
 		return command{Name: "help"}, nil
-	case "", "refresh", "status", "version":
+	case "", "refresh", "status", "rekey", "version":
 		if len(positional) > 0 {
 			return command{}, usagef("%s takes no arguments; got %s", nameOrServe(c.Name), quoteArg(positional[0]))
 		}
@@ -168,8 +200,23 @@ func parseArgs(args []string) (command, error) {
 		default:
 			return command{}, usagef("import takes one connection name; the refresh token is read from standard input, never from an argument")
 		}
+	case "reader-url":
+		switch len(positional) {
+		case 0:
+			return command{}, usagef("reader-url needs the connection name: freshtoken reader-url CONNECTION [--for 90d]")
+		case 1:
+			c.Connection = positional[0]
+		default:
+			return command{}, usagef("reader-url takes one connection name; got %s more", quoteArg(positional[1]))
+		}
+		if c.For == 0 {
+			c.For = defaultReaderValidity
+		}
 	default:
 		return command{}, usagef("unknown subcommand %s", quoteArg(c.Name))
+	}
+	if forGiven && c.Name != "reader-url" {
+		return command{}, usagef("--for is a flag of reader-url")
 	}
 	if c.JSON && c.Name != "status" {
 		return command{}, usagef("--json is a flag of status")
@@ -181,6 +228,34 @@ func parseArgs(args []string) (command, error) {
 		return command{}, usagef("version reads no settings")
 	}
 	return c, nil
+}
+
+// parseValidity parses --for: a Go duration (720h, 90m) or a whole number of days with a d
+// suffix, optionally followed by a Go duration (90d, 1d12h). It must be positive and at most ten
+// years.
+func parseValidity(v string) (time.Duration, error) {
+	bad := usagef("--for %s: want a duration such as 90d, 36h or 1d12h", quoteArg(v))
+	var d time.Duration
+	rest := v
+	if i := strings.IndexByte(v, 'd'); i >= 0 {
+		days, err := strconv.Atoi(v[:i])
+		if err != nil || days < 0 || days > int(maxReaderValidity/(24*time.Hour)) {
+			return 0, bad
+		}
+		d = time.Duration(days) * 24 * time.Hour
+		rest = v[i+1:]
+	}
+	if rest != "" {
+		e, err := time.ParseDuration(rest)
+		if err != nil || strings.HasPrefix(rest, "-") || strings.HasPrefix(rest, "+") {
+			return 0, bad
+		}
+		d += e
+	}
+	if d <= 0 || d > maxReaderValidity {
+		return 0, usagef("--for %s: want more than 0 and at most 3650d", quoteArg(v))
+	}
+	return d, nil
 }
 
 func nameOrServe(name string) string {
@@ -221,6 +296,10 @@ type commands struct {
 	Status func(ctx context.Context, inv invocation, asJSON bool) error
 	// Import stores a pair obtained from a refresh token that it reads with readRefreshToken.
 	Import func(ctx context.Context, inv invocation, connection string, replace bool) error
+	// Rekey re-encrypts every secret in the table under the first key.
+	Rekey func(ctx context.Context, inv invocation) error
+	// ReaderURL prints a SAS URL reading only connection's AccessToken row, valid for valid.
+	ReaderURL func(ctx context.Context, inv invocation, connection string, valid time.Duration) error
 }
 
 // dispatch parses args and runs the subcommand they name with the settings of the environment
@@ -266,6 +345,10 @@ func dispatch(ctx context.Context, args []string, environ func(string) string, s
 		err = cmds.Status(ctx, inv, c.JSON)
 	case "import":
 		err = cmds.Import(ctx, inv, c.Connection, c.Replace)
+	case "rekey":
+		err = cmds.Rekey(ctx, inv)
+	case "reader-url":
+		err = cmds.ReaderURL(ctx, inv, c.Connection, c.For)
 	}
 	var se *config.SettingsError
 	var ee *exitError
