@@ -252,10 +252,13 @@ func responseLogs(t *testing.T, res *funchost.InvokeResult) []string {
 	return body.Logs
 }
 
-// checkNoSecrets fails the test when a log line of h holds the client secret or a token that
-// is or was stored.
+// checkNoSecrets fails the test when a log line of h holds the client secret, a token the
+// server issued, or a value that is stored (sealed ones included).
 func (w *world) checkNoSecrets(h *funchost.Host) {
 	secrets := []string{w.secret}
+	issued := w.oauth.Issued()
+	secrets = append(secrets, issued.AccessTokens...)
+	secrets = append(secrets, issued.RefreshTokens...)
 	for _, c := range w.conns {
 		for _, rk := range []string{"AccessToken", "RefreshToken"} {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -26,6 +26,9 @@
 //
 // Run it with `make faults` (200 runs) or `go test -run TestFaults -v ./faults/`; FAULT_RUNS or
 // -runs sets the count (default 12), FAULT_SEED or -seed the first run's seed (run i uses seed+i),
-// so `FAULT_SEED=<seed> FAULT_RUNS=1` replays one run. The proxies act on requests in the order
+// so `FAULT_SEED=<seed> FAULT_RUNS=1` replays one run. Runs of odd seeds set
+// TOKEN_ENCRYPTION_KEYS (a fresh key per run; FAULT_KEYS=1 for every run, FAULT_KEYS=0 for none):
+// the suite then opens the sealed refresh tokens it reads, and also searches every table row, at
+// every snapshot, for the refresh tokens in plain text. The proxies act on requests in the order
 // they arrive, so a replay of a run with concurrent invocations may interleave differently.
 package faults

@@ -144,6 +144,31 @@ func TestEvaluate(t *testing.T) {
 			}
 			return ""
 		}},
+		{"keys: table rows hold sealed refresh tokens and plain access tokens", func(r *Run) {
+			r.Keys = true
+			r.Table = []Text{{Source: "table snapshot #1", Body: `{"RowKey":"AccessToken","Value":"access-token-2"} {"RowKey":"RefreshToken","Value":"ft1:k:AAAA"}`}}
+		}, func(v Verdict) string {
+			if v.Failed() {
+				return fmt.Sprintf("problems %q; want none", v.Problems())
+			}
+			return ""
+		}},
+		{"keys: a refresh token in plain text in a table row", func(r *Run) {
+			r.Keys = true
+			r.Table = []Text{{Source: "table snapshot #1", Body: `{"RowKey":"AccessToken","Value":"access-token-2"}`},
+				{Source: "table snapshot #2", Body: `{"RowKey":"RefreshToken","Value":"refresh-token-1"}`}}
+		}, func(v Verdict) string {
+			if len(v.SecretLeaks) != 1 || !strings.Contains(v.SecretLeaks[0], "table snapshot #2") || strings.Contains(v.SecretLeaks[0], "refresh-token-1") {
+				return fmt.Sprintf("leaks %q; want one in table snapshot #2, naming no token", v.SecretLeaks)
+			}
+			return ""
+		}},
+		{"keys: no table rows captured", func(r *Run) { r.Keys = true }, func(v Verdict) string {
+			if len(v.SecretLeaks) != 1 || !strings.Contains(v.SecretLeaks[0], "no table rows") {
+				return fmt.Sprintf("leaks %q; want the missing capture reported", v.SecretLeaks)
+			}
+			return ""
+		}},
 		{"client secret in the suite's output", func(r *Run) {
 			r.Texts = append(r.Texts, Text{Source: "suite output", Body: "env: client-secret-xyz"})
 		}, func(v Verdict) string {

@@ -46,6 +46,22 @@ func firstSeed(t *testing.T) uint64 {
 	return rand.Uint64() >> 1
 }
 
+// keysFor says whether the run of seed sets TOKEN_ENCRYPTION_KEYS: FAULT_KEYS=1 for every run,
+// FAULT_KEYS=0 for none, and by default the runs of odd seeds, so that `make test`'s runs
+// include both.
+func keysFor(seed uint64) (bool, error) {
+	switch v := os.Getenv("FAULT_KEYS"); v {
+	case "":
+		return seed%2 == 1, nil
+	case "1":
+		return true, nil
+	case "0":
+		return false, nil
+	default:
+		return false, fmt.Errorf("FAULT_KEYS=%q: want 1, 0 or unset", v)
+	}
+}
+
 // TestFaults runs the seeded fault-injection runs and fails when a must-be-0 figure is not 0,
 // naming the seeds to replay. FAULT_VERBOSE=1 prints every run's steps.
 func TestFaults(t *testing.T) {
@@ -99,6 +115,6 @@ func runLine(r Run, v Verdict) string {
 	if v.Failed() {
 		verdict = fmt.Sprintf("FAIL (%d problems)", len(v.Problems()))
 	}
-	return fmt.Sprintf("mode=%s steps=%d passes=%d faults=%d kills=%d azurite-restarts=%d losses=%d %s -> %s",
-		r.Mode, len(r.Steps), passes, faults, len(r.Kills), r.AzuriteRestarts, v.LossEvents, strings.Join(ends, " "), verdict)
+	return fmt.Sprintf("mode=%s keys=%v steps=%d passes=%d faults=%d kills=%d azurite-restarts=%d losses=%d %s -> %s",
+		r.Mode, r.Keys, len(r.Steps), passes, faults, len(r.Kills), r.AzuriteRestarts, v.LossEvents, strings.Join(ends, " "), verdict)
 }

@@ -47,6 +47,11 @@ type Run struct {
 	Texts []Text
 	// Secrets are every secret that crossed the OAuth2-side proxies, and the client secret.
 	Secrets []string
+	// Keys says the run set TOKEN_ENCRYPTION_KEYS. Table is then every row of the token table as
+	// stored, at each snapshot: no refresh token may appear there in plain text (the access
+	// tokens do, for readers).
+	Keys  bool
+	Table []Text
 	// Exits describes handler processes that ended other than by the suite's SIGKILL or a
 	// clean stop.
 	Exits []string
@@ -489,7 +494,8 @@ func refreshedLater(r Run, after int, conn string) bool {
 	return false
 }
 
-// evalSecrets searches every text for every secret.
+// evalSecrets searches every text for every secret, and the table rows of a run with keys for
+// every refresh token the server issued or was sent.
 func evalSecrets(r Run, v *Verdict) {
 	seen := map[string]bool{}
 	for i, s := range r.Secrets {
@@ -500,6 +506,26 @@ func evalSecrets(r Run, v *Verdict) {
 		for _, t := range r.Texts {
 			if strings.Contains(t.Body, s) {
 				v.SecretLeaks = append(v.SecretLeaks, fmt.Sprintf("secret #%d (length %d) in %s", i, len(s), t.Source))
+			}
+		}
+	}
+	if !r.Keys {
+		return
+	}
+	if len(r.Table) == 0 {
+		v.SecretLeaks = append(v.SecretLeaks, "keys were set but no table rows were captured to search")
+	}
+	seen = map[string]bool{}
+	for i, c := range r.Calls {
+		for _, rt := range []string{c.IssuedRT, c.Presented} {
+			if len(rt) < minSecretLen || seen[rt] {
+				continue
+			}
+			seen[rt] = true
+			for _, t := range r.Table {
+				if strings.Contains(t.Body, rt) {
+					v.SecretLeaks = append(v.SecretLeaks, fmt.Sprintf("refresh token of call #%d (length %d) in plain text in %s", i, len(rt), t.Source))
+				}
 			}
 		}
 	}

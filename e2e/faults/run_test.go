@@ -2,6 +2,8 @@ package faults
 
 import (
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +22,7 @@ import (
 	"github.com/freshtoken/freshtoken/e2e/faultproxy"
 	"github.com/freshtoken/freshtoken/e2e/funchost"
 	"github.com/freshtoken/freshtoken/e2e/oauthserver"
+	"github.com/freshtoken/freshtoken/internal/seal"
 )
 
 // Timing of the handler under test and of the faults.
@@ -59,6 +62,9 @@ type runner struct {
 	rng          *rand.Rand
 	rec          Run
 	clientSecret string
+	keys         *seal.Keyring // nil: the run sets no TOKEN_ENCRYPTION_KEYS
+	keySetting   string
+	tableShots   int
 	table        string
 	svc          *aztables.ServiceClient
 	tc           *aztables.Client
@@ -200,9 +206,25 @@ func (r *runner) setup() error {
 		r.rec.RepeatWindow = graceWindow
 	}
 	r.clientSecret = fmt.Sprintf("faults-secret-%016x%016x", r.rng.Uint64(), r.rng.Uint64())
-	r.logf("seed=%d mode=%s connections=%s", r.rec.Seed, r.rec.Mode, strings.Join(r.rec.Conns, ","))
-
 	var err error
+	if r.rec.Keys, err = keysFor(r.rec.Seed); err != nil {
+		return err
+	}
+	if r.rec.Keys {
+		// Drawn outside r.rng, so that a seed replays the same run with keys or without.
+		var k [32]byte
+		if _, err := cryptorand.Read(k[:]); err != nil {
+			return err
+		}
+		b64 := base64.StdEncoding.EncodeToString(k[:])
+		r.keySetting = "faults1:" + b64
+		if r.keys, err = seal.Parse("TOKEN_ENCRYPTION_KEYS", r.keySetting, nil); err != nil {
+			return err
+		}
+		r.secrets[b64] = true
+	}
+	r.logf("seed=%d mode=%s connections=%s keys=%v", r.rec.Seed, r.rec.Mode, strings.Join(r.rec.Conns, ","), r.rec.Keys)
+
 	if r.front, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		return err
 	}
@@ -280,6 +302,9 @@ func (r *runner) env(s *slot, base string) map[string]string {
 		"LOG_LEVEL":                "debug",
 		"TOKEN_REQUEST_TIMEOUT":    tokenTimeout.String(),
 		"REFRESH_LEASE":            leaseLength.String(),
+	}
+	if r.keySetting != "" {
+		env["TOKEN_ENCRYPTION_KEYS"] = r.keySetting
 	}
 	for _, c := range r.rec.Conns {
 		p := "OAUTH_" + strings.ToUpper(c) + "_"

@@ -9,6 +9,7 @@ import (
 // Summary adds up the figures of many runs.
 type Summary struct {
 	Runs, StrictRuns, GraceRuns int
+	KeyRuns                     int      // runs with TOKEN_ENCRYPTION_KEYS set
 	Broken                      []uint64 // runs the harness could not complete
 	Passes                      int
 	Faults                      map[string]int
@@ -44,6 +45,9 @@ func (s *Summary) Add(r Run, v Verdict) {
 		s.Faults, s.Kills = map[string]int{}, map[string]int{}
 	}
 	s.Runs++
+	if r.Keys {
+		s.KeyRuns++
+	}
 	if r.Mode == Grace {
 		s.GraceRuns++
 	} else {
@@ -131,6 +135,7 @@ func (s *Summary) Table() string {
 	row := func(name string, v any) { fmt.Fprintf(&b, "  %-52s %v\n", name, v) }
 	b.WriteString("fault-injection summary\n")
 	row("runs (strict / grace)", fmt.Sprintf("%d (%d / %d)", s.Runs, s.StrictRuns, s.GraceRuns))
+	row("runs with TOKEN_ENCRYPTION_KEYS", s.KeyRuns)
 	row("passes (timer invocations)", s.Passes)
 	b.WriteString("must be 0:\n")
 	for _, f := range s.figures() {

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/freshtoken/freshtoken/internal/store"
 )
 
 // connState is a connection's rows as read from the table.
@@ -19,8 +21,14 @@ type connState struct {
 	LeaseUntil, InFlightSince, NextAttempt time.Time
 }
 
-// snapshot reads every connection's rows directly from Azurite.
+// snapshot reads every connection's rows directly from Azurite; with keys, it also keeps every
+// row of the table as stored, for the search for plain refresh tokens.
 func (r *runner) snapshot() (map[string]connState, error) {
+	if r.keys != nil {
+		if err := r.captureTable(); err != nil {
+			return nil, err
+		}
+	}
 	out := map[string]connState{}
 	for _, c := range r.rec.Conns {
 		cs, err := r.read(c)
@@ -70,7 +78,9 @@ func (r *runner) readOnce(conn, filter string) (connState, error) {
 			case "AccessToken":
 				cs.AT, cs.ExpiresAt = str("Value"), tm("ExpiresAt")
 			case "RefreshToken":
-				cs.RT = str("Value")
+				if cs.RT, err = r.openRT(conn, str("Value")); err != nil {
+					return cs, err
+				}
 			case "Status":
 				cs.State, cs.Class, cs.Message = str("State"), str("LastFailureClass"), str("LastFailureMessage")
 				cs.LeaseOwner, cs.InFlight = str("LeaseOwner"), str("InFlight")
@@ -168,5 +178,52 @@ func (r *runner) readFinal() error {
 	}
 	r.rec.Stats = r.server.Stats()
 	r.logf("server: %+v", r.rec.Stats)
+	return nil
+}
+
+// openRT is the plain refresh token of conn's RefreshToken row Value raw: with keys, raw must be
+// sealed for that row and open; a plain value is taken as it is (the table search reports it).
+func (r *runner) openRT(conn, raw string) (string, error) {
+	if r.keys == nil {
+		return raw, nil
+	}
+	plain, _, err := r.keys.Open(raw, store.Binding(r.table, conn, store.RowRefreshToken, "Value"))
+	if err != nil {
+		return "", fmt.Errorf("%s: the stored refresh token does not open with the run's key: %w", conn, err)
+	}
+	return plain, nil
+}
+
+// captureTable records every row of the table as stored.
+func (r *runner) captureTable() error {
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		var b strings.Builder
+		if err = r.dumpTable(&b); err == nil {
+			r.mu.Lock()
+			r.tableShots++
+			r.rec.Table = append(r.rec.Table, Text{Source: fmt.Sprintf("table snapshot #%d", r.tableShots), Body: b.String()})
+			r.mu.Unlock()
+			return nil
+		}
+		time.Sleep(250 * time.Millisecond) // Azurite may still be restarting
+	}
+	return fmt.Errorf("read the table rows: %w", err)
+}
+
+func (r *runner) dumpTable(b *strings.Builder) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pager := r.tc.NewListEntitiesPager(nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, raw := range page.Entities {
+			b.Write(raw)
+			b.WriteByte('\n')
+		}
+	}
 	return nil
 }

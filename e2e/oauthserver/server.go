@@ -158,6 +158,7 @@ type Server struct {
 	stats         Stats
 	graceCache    map[string]*graceEntry // by hash of the presented refresh token
 	grants        map[string]bool        // fosite request IDs of issued grants
+	issued        Issued
 	pending       map[string]*pendingConsent
 	consent       ConsentMode
 	grantedScopes []string
@@ -408,6 +409,19 @@ func (s *Server) SetAccountID(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.accountID = id
+}
+
+// Issued is every token the server handed out, in order, for tests that look for them where
+// they must not be.
+type Issued struct {
+	AccessTokens, RefreshTokens []string
+}
+
+// Issued returns a copy of every token handed out so far (grace replays repeat earlier ones).
+func (s *Server) Issued() Issued {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Issued{AccessTokens: cloneScopes(s.issued.AccessTokens), RefreshTokens: cloneScopes(s.issued.RefreshTokens)}
 }
 
 // Stats returns a snapshot of the counters.

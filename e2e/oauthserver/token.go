@@ -194,6 +194,10 @@ func (s *Server) token(ctx context.Context, r *http.Request) *response {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.issued.AccessTokens = append(s.issued.AccessTokens, ares.GetAccessToken())
+	if rt, _ := ares.GetExtra("refresh_token").(string); rt != "" {
+		s.issued.RefreshTokens = append(s.issued.RefreshTokens, rt)
+	}
 	switch grantType {
 	case "authorization_code":
 		s.stats.CodeExchanges++

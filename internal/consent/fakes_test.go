@@ -227,11 +227,14 @@ func testConnections() map[string]testSettings {
 	}
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvOn(t, storetest.New()) }
+
+// newEnvOn is newEnv with the Handler on s.
+func newEnvOn(t testing.TB, s *storetest.Memory) *env {
 	e := &env{
 		t:     t,
 		mux:   http.NewServeMux(),
-		store: storetest.New(),
+		store: s,
 		ex:    map[string]*fakeExchanger{},
 		clock: &clock{t: t0},
 		logs:  &syncBuffer{},

@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/freshtoken/freshtoken/internal/seal"
 )
 
 // OpenTestStore opens a Store on a fresh table of the shared Azurite, for the contract tests in
@@ -47,5 +49,49 @@ func (s *Store) Put(ctx context.Context, r *Record) error {
 		*row.etag = resp.ETag
 	}
 	r.Tokens, r.Status = normTokens(r.Tokens), normStatus(r.Status)
+	return nil
+}
+
+// WithKeys returns a Store on the same table that seals and opens with keys: the handler
+// restarted with another TOKEN_ENCRYPTION_KEYS (see storetest.KeyedStore).
+func (s *Store) WithKeys(keys *seal.Keyring) *Store {
+	c := *s
+	c.keys = keys
+	return &c
+}
+
+// RawSecret returns the secret property of row rowKey of partition name as stored.
+func (s *Store) RawSecret(ctx context.Context, name, rowKey string) (string, error) {
+	prop, ok := SecretProperty(rowKey)
+	if !ok {
+		return "", fmt.Errorf("store: raw secret %s/%s: %w", name, rowKey, ErrNotFound)
+	}
+	resp, err := s.client.GetEntity(ctx, name, rowKey, nil)
+	if err != nil {
+		return "", fmt.Errorf("store: raw secret %s/%s: %w", name, rowKey, classify(err))
+	}
+	e, err := decodeEntity(resp.Value)
+	if err != nil {
+		return "", fmt.Errorf("store: raw secret %s/%s: %w", name, rowKey, err)
+	}
+	v, _ := e.Properties[prop].(string)
+	return v, nil
+}
+
+// SetRawSecret overwrites the secret property of the existing row rowKey of partition name with
+// value as given, merging, as another writer would.
+func (s *Store) SetRawSecret(ctx context.Context, name, rowKey, value string) error {
+	prop, ok := SecretProperty(rowKey)
+	if !ok {
+		return errors.New("store: set raw secret: row has no secret property")
+	}
+	body, err := encodeEntity(name, rowKey, map[string]any{prop: value})
+	if err != nil {
+		return err
+	}
+	match := azcore.ETagAny
+	if _, err := s.client.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &match, UpdateMode: aztables.UpdateModeMerge}); err != nil {
+		return fmt.Errorf("store: set raw secret %s/%s: %w", name, rowKey, classify(err))
+	}
 	return nil
 }

@@ -51,7 +51,7 @@ func normTokens(t Tokens) Tokens {
 }
 
 func normStatus(s Status) Status {
-	for _, p := range []*time.Time{&s.ConnectedAt, &s.LastSuccess, &s.LastFailure, &s.NextAttempt, &s.LeaseUntil, &s.InFlightSince, &s.RefreshDeadline} {
+	for _, p := range []*time.Time{&s.ConnectedAt, &s.LastSuccess, &s.LastFailure, &s.NextAttempt, &s.LeaseUntil, &s.InFlightSince, &s.RefreshDeadline, &s.FailingSince, &s.NotifiedAt, &s.NotifyClaimUntil} {
 		*p = storedTime(*p)
 	}
 	return s
@@ -96,6 +96,8 @@ func statusProps(s Status) map[string]any {
 		"InFlight":            s.InFlight,
 		"Generation":          aztables.EDMInt64(s.Generation),
 		"Warning":             s.Warning,
+		"NotifiedEvent":       s.NotifiedEvent,
+		"NotifyClaim":         s.NotifyClaim,
 	}
 	putTime(p, "ConnectedAt", s.ConnectedAt)
 	putTime(p, "LastSuccess", s.LastSuccess)
@@ -104,6 +106,9 @@ func statusProps(s Status) map[string]any {
 	putTime(p, "LeaseUntil", s.LeaseUntil)
 	putTime(p, "InFlightSince", s.InFlightSince)
 	putTime(p, "RefreshDeadline", s.RefreshDeadline)
+	putTime(p, "FailingSince", s.FailingSince)
+	putTime(p, "NotifiedAt", s.NotifiedAt)
+	putTime(p, "NotifyClaimUntil", s.NotifyClaimUntil)
 	return p
 }
 
@@ -178,6 +183,11 @@ func (r *propReader) status() Status {
 		Generation:          r.int("Generation"),
 		RefreshDeadline:     r.time("RefreshDeadline"),
 		Warning:             r.str("Warning"),
+		FailingSince:        r.time("FailingSince"),
+		NotifiedEvent:       r.str("NotifiedEvent"),
+		NotifiedAt:          r.time("NotifiedAt"),
+		NotifyClaim:         r.str("NotifyClaim"),
+		NotifyClaimUntil:    r.time("NotifyClaimUntil"),
 	}
 }
 

@@ -116,6 +116,11 @@ func fullStatus() Status {
 		InFlight:            Fingerprint("rt-old"),
 		InFlightSince:       testNow.Add(-time.Second),
 		Generation:          1 << 40,
+		FailingSince:        testNow.Add(-2 * time.Hour).In(loc),
+		NotifiedEvent:       "failing",
+		NotifiedAt:          testNow.Add(-30 * time.Minute),
+		NotifyClaim:         "needs_consent:revoked",
+		NotifyClaimUntil:    testNow.Add(time.Minute),
 	}
 }
 

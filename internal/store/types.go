@@ -76,6 +76,17 @@ type Status struct {
 	RefreshDeadline time.Time
 	// Warning says what needs a person's attention soon (a refresh-token deadline ahead).
 	Warning string
+
+	// FailingSince is the first failure of the current streak (zero while ok).
+	FailingSince time.Time
+	// NotifiedEvent is the last event a notification was delivered for (see package notify),
+	// and NotifiedAt when; they make each event go out once per transition.
+	NotifiedEvent string
+	NotifiedAt    time.Time
+	// NotifyClaim is the event a process is sending now, claimed until NotifyClaimUntil; an
+	// expired claim (the sender crashed) is taken over, so delivery is at least once.
+	NotifyClaim      string
+	NotifyClaimUntil time.Time
 }
 
 // Record is one partition as read: the stored pair, the status, and the ETags that make

@@ -31,12 +31,19 @@ type Store interface {
 // RunContract checks that the stores open returns behave as the table store does: ETags and
 // conditional writes, inserts against replaces, all-or-nothing transactions, the round trip of
 // every field (times in UTC at 100 ns), not-found answers, take-once authorizations and the
-// names refused. Each subtest calls open once and may run in parallel with the others.
+// names refused; and, for stores that implement KeyedStore, the sealing of secrets at rest
+// (store.Options.Keys). Each subtest calls open once and may run in parallel with the others.
 func RunContract(t *testing.T, open func(t *testing.T) Store) {
 	for _, tc := range contractTests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, open(t))
+		})
+	}
+	for _, tc := range sealingTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			runSealing(t, open(t), tc.run)
 		})
 	}
 }
@@ -95,6 +102,8 @@ func fullStatus(gen int64) store.Status {
 		NextAttempt: base.Add(5 * time.Minute), LeaseOwner: "host-1/1234", LeaseUntil: base.Add(2 * time.Minute),
 		InFlight: store.Fingerprint("rt-old"), InFlightSince: base.Add(-time.Second).In(east),
 		Generation: gen, RefreshDeadline: base.Add(time.Minute), Warning: "refresh token expires in 3 days",
+		FailingSince: base.Add(-2 * time.Hour).In(east), NotifiedEvent: "failing", NotifiedAt: base.Add(-30 * time.Minute),
+		NotifyClaim: "needs_consent:revoked", NotifyClaimUntil: base.Add(time.Minute).In(east),
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"github.com/freshtoken/freshtoken/internal/store"
 )
 
+var _ KeyedStore = (*Memory)(nil)
+
 func TestContract(t *testing.T) {
 	RunContract(t, func(*testing.T) Store { return new(Memory) })
 }
