@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/freshtoken/freshtoken/internal/config"
 )
@@ -37,6 +38,12 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"--help"}, command{Name: "help"}},
 		{[]string{"status", "-h"}, command{Name: "help"}},
 		{[]string{"bogus", "--help"}, command{Name: "help"}},
+		{[]string{"rekey"}, command{Name: "rekey"}},
+		{[]string{"reader-url", "strava"}, command{Name: "reader-url", Connection: "strava", For: 90 * day}},
+		{[]string{"reader-url", "strava", "--for", "30d"}, command{Name: "reader-url", Connection: "strava", For: 30 * day}},
+		{[]string{"--for=36h", "reader-url", "strava"}, command{Name: "reader-url", Connection: "strava", For: 36 * time.Hour}},
+		{[]string{"reader-url", "strava", "--for", "1d12h30m"}, command{Name: "reader-url", Connection: "strava", For: 36*time.Hour + 30*time.Minute}},
+		{[]string{"reader-url", "strava", "--for", "3650d"}, command{Name: "reader-url", Connection: "strava", For: 3650 * day}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -73,6 +80,19 @@ func TestParseArgsMisuse(t *testing.T) {
 		{[]string{"--settings="}, "--settings needs a file"},
 		{[]string{"--settings", "a", "--settings", "b"}, "--settings given twice"},
 		{[]string{"version", "--settings", "a"}, "version reads no settings"},
+		{[]string{"rekey", "now"}, `rekey takes no arguments; got "now"`},
+		{[]string{"rekey", "--for", "1d"}, "--for is a flag of reader-url"},
+		{[]string{"reader-url"}, "reader-url needs the connection name"},
+		{[]string{"reader-url", "a", "b"}, `reader-url takes one connection name; got "b" more`},
+		{[]string{"reader-url", "a", "--for"}, "--for needs a duration"},
+		{[]string{"reader-url", "a", "--for", "1d", "--for", "2d"}, "--for given twice"},
+		{[]string{"reader-url", "a", "--for", "soon"}, `--for "soon": want a duration such as 90d`},
+		{[]string{"reader-url", "a", "--for", "0s"}, "want more than 0"},
+		{[]string{"reader-url", "a", "--for", "-5d"}, "want a duration"},
+		{[]string{"reader-url", "a", "--for", "d"}, "want a duration"},
+		{[]string{"reader-url", "a", "--for", "1d-1h"}, "want a duration"},
+		{[]string{"reader-url", "a", "--for", "3651d"}, "want a duration"},
+		{[]string{"reader-url", "a", "--for", "87601h"}, "at most 3650d"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -98,6 +118,7 @@ type calls struct {
 	asJSON     bool
 	connection string
 	replace    bool
+	valid      time.Duration
 }
 
 func fakeCommands(c *calls, result error) commands {
@@ -118,8 +139,18 @@ func fakeCommands(c *calls, result error) commands {
 			c.name, c.getenv, c.connection, c.replace = "import", inv.Getenv, connection, replace
 			return result
 		},
+		Rekey: func(_ context.Context, inv invocation) error {
+			c.name, c.getenv = "rekey", inv.Getenv
+			return result
+		},
+		ReaderURL: func(_ context.Context, inv invocation, connection string, valid time.Duration) error {
+			c.name, c.getenv, c.connection, c.valid = "reader-url", inv.Getenv, connection, valid
+			return result
+		},
 	}
 }
+
+const day = 24 * time.Hour
 
 func TestDispatch(t *testing.T) {
 	dir := t.TempDir()
@@ -156,6 +187,10 @@ func TestDispatch(t *testing.T) {
 		{"refresh on invalid settings", []string{"refresh"}, settingsErr, "refresh", 2, "", "OAUTH_CONNECTIONS: missing"},
 		{"status", []string{"status", "--json"}, nil, "status", 0, "", ""},
 		{"import refused", []string{"import", "strava"}, errors.New("the provider refused the refresh token"), "import", 1, "", "provider refused"},
+		{"rekey with failures", []string{"rekey"}, &exitError{Code: exitFailed, Err: errors.New("2 of 5 rows are not under key k2")}, "rekey", 1, "", "2 of 5 rows"},
+		{"rekey on invalid settings", []string{"rekey"}, settingsErr, "rekey", 2, "", "OAUTH_CONNECTIONS: missing"},
+		{"reader-url", []string{"reader-url", "strava", "--for", "7d"}, nil, "reader-url", 0, "", ""},
+		{"reader-url of an unknown connection", []string{"reader-url", "nope"}, &exitError{Code: exitUsage, Err: errors.New(`unknown connection "nope"`)}, "reader-url", 2, "", "unknown connection"},
 		{"help", []string{"help"}, nil, "", 0, "Usage:", ""},
 		{"misuse", []string{"frobnicate"}, nil, "", 2, "", "Usage:"},
 		{"missing settings file", []string{"refresh", "--settings", filepath.Join(dir, "nope.json")}, nil, "", 2, "", "nope.json"},
@@ -299,5 +334,18 @@ func TestExitStatus(t *testing.T) {
 				t.Errorf("stderr %q; want it to start with %q", stderr.String(), tt.wantStderr)
 			}
 		})
+	}
+}
+
+func TestDispatchReaderURL(t *testing.T) {
+	var c calls
+	var stdout, stderr bytes.Buffer
+	err := dispatch(context.Background(), []string{"reader-url", "strava", "--for", "7d"}, func(string) string { return "" },
+		strings.NewReader(""), &stdout, &stderr, fakeCommands(&c, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.name != "reader-url" || c.connection != "strava" || c.valid != 7*day {
+		t.Errorf("called %q for %q valid %v; want reader-url for strava valid 7 days", c.name, c.connection, c.valid)
 	}
 }
