@@ -22,6 +22,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/freshtoken/freshtoken/e2e/faultproxy"
 	"github.com/freshtoken/freshtoken/e2e/oauthserver"
 	"golang.org/x/oauth2"
 )
@@ -627,4 +628,45 @@ func TestCLIReaderURL(t *testing.T) {
 		t.Errorf("reader-url without an account key: stdout %q stderr %q; want the explanation on stderr only", r.stdout, r.stderr)
 	}
 	c.run(nil, "", "reader-url", "nosuch").want(t, 2)
+}
+
+// TestCLIImportWriteRetried: when the table refuses the write after the provider rotated the
+// given token, import keeps trying and stores the new pair; nothing is lost.
+func TestCLIImportWriteRetried(t *testing.T) {
+	w := newWorld(t, oauthserver.Options{}, "demo")
+	c := newCLI(w)
+	var mu sync.Mutex
+	refused := 0
+	proxy, err := faultproxy.Start(faultproxy.Options{
+		Name: "azurite", Target: azurite.Addr(), Classify: faultproxy.AzureKind,
+		Decide: func(r *faultproxy.Request) faultproxy.Action {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Kind == faultproxy.KindCommit && refused < 6 {
+				refused++
+				return faultproxy.Action{Fault: faultproxy.Unavailable}
+			}
+			return faultproxy.Action{}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+
+	given := w.directGrant("demo")
+	c.secret(given.AccessToken, given.RefreshToken)
+	r := c.run(map[string]string{"AzureWebJobsStorage": azurite.ConnectionStringFor(proxy.Addr())}, given.RefreshToken, "import", "demo").want(t, 0)
+	mu.Lock()
+	n := refused
+	mu.Unlock()
+	if n < 6 {
+		t.Fatalf("the proxy refused %d commits; want 6 (the test did not test the retry)", n)
+	}
+	if !strings.Contains(r.stdout, "demo: imported") {
+		t.Errorf("stdout = %q; want imported", r.stdout)
+	}
+	if stored := w.value("demo", "RefreshToken"); !w.oauth.Accepts(stored) || stored == given.RefreshToken {
+		t.Errorf("after the retried write the stored refresh token is not the rotated, active one")
+	}
 }

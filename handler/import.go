@@ -73,7 +73,7 @@ func importCommand(ctx context.Context, inv invocation, name string, replace boo
 		return failed("%s refused the refresh token: %s; nothing was stored", c.Title(), refreshFailure(err, token))
 	}
 	t, st, missing := c.NewPair(prev, tok, "", time.Now())
-	if err := savePair(ctx, a.store, c.Name, t, st); err != nil {
+	if err := savePair(ctx, a.store, c.Name, t, st, importWriteFor); err != nil {
 		return lostPair(c, token, tok, err)
 	}
 	log.Info().Str("connection", c.Name).Str("account", tok.AccountID).Int64("generation", st.Generation).
@@ -119,11 +119,11 @@ func refreshFailure(err error, token string) string {
 	return redact.String(err.Error(), maxShown, token)
 }
 
-// savePair stores the pair, retrying for importWriteFor: the provider has issued it, and the
+// savePair stores the pair, retrying for up to within: the provider has issued it, and the
 // refresh token given may be spent, so giving up early loses the grant. An interrupt does not
 // cut it short.
-func savePair(ctx context.Context, s pairSaver, name string, t store.Tokens, st store.Status) error {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), importWriteFor)
+func savePair(ctx context.Context, s pairSaver, name string, t store.Tokens, st store.Status, within time.Duration) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), within)
 	defer cancel()
 	delay := 500 * time.Millisecond
 	for {
