@@ -23,6 +23,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/freshtoken/freshtoken/e2e/faultproxy"
+	"github.com/freshtoken/freshtoken/e2e/funchost"
 	"github.com/freshtoken/freshtoken/e2e/oauthserver"
 	"golang.org/x/oauth2"
 )
@@ -95,8 +96,9 @@ func (c *cli) run(env map[string]string, stdin string, args ...string) cliRun {
 	case err == nil:
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("run freshtoken %q: %v", args, err)
+	default: // not t.Fatal: run is called from goroutines too
+		t.Errorf("run freshtoken %q: %v", args, err)
+		r.code = -1
 	}
 	// Whatever the run stored is a secret from now on, even once it is replaced.
 	var stored []string
@@ -668,5 +670,60 @@ func TestCLIImportWriteRetried(t *testing.T) {
 	}
 	if stored := w.value("demo", "RefreshToken"); !w.oauth.Accepts(stored) || stored == given.RefreshToken {
 		t.Errorf("after the retried write the stored refresh token is not the rotated, active one")
+	}
+}
+
+// TestCLIRefreshBesideHandler: `freshtoken refresh` processes and timer invocations of a running
+// handler on the same table, all at once, send the due refresh token once: the lease.
+func TestCLIRefreshBesideHandler(t *testing.T) {
+	w := newWorld(t, oauthserver.Options{}, "demo")
+	c := newCLI(w)
+	h := w.start(true)
+	if status, page := w.consent(h, browser(), "demo"); status != http.StatusOK {
+		t.Fatalf("consent = %d %q", status, page)
+	}
+	w.expireAccessToken("demo")
+	stats := w.oauth.Stats()
+
+	var wg sync.WaitGroup
+	runs := make([]cliRun, 3)
+	for i := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runs[i] = c.run(nil, "", "refresh")
+		}()
+	}
+	invocations := make([]bool, 2)
+	for i := range invocations {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			res, err := h.InvokeTimer(ctx, "RefreshTimer", funchost.TimerOptions{})
+			invocations[i] = err == nil && !res.Failed
+		}()
+	}
+	wg.Wait()
+	for _, r := range runs {
+		if r.code != 0 {
+			t.Errorf("a refresh beside the handler exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	}
+	for i, ok := range invocations {
+		if !ok {
+			t.Errorf("timer invocation %d failed", i)
+		}
+	}
+	after := w.oauth.Stats()
+	if got := after.Refreshes - stats.Refreshes; got != 1 {
+		t.Errorf("refreshes at the provider = %d; want 1", got)
+	}
+	if after.ReuseDetections != 0 || after.RefreshFailures != stats.RefreshFailures {
+		t.Errorf("the provider saw a reused or failed refresh: %+v", after)
+	}
+	if !w.oauth.Accepts(w.value("demo", "RefreshToken")) {
+		t.Errorf("the stored refresh token is not the active one")
 	}
 }
