@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -11,9 +12,12 @@ import (
 	"github.com/freshtoken/freshtoken/internal/config"
 	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/consent"
+	"github.com/freshtoken/freshtoken/internal/heartbeat"
+	"github.com/freshtoken/freshtoken/internal/notify"
 	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/server"
+	"github.com/freshtoken/freshtoken/internal/statuspage"
 	"github.com/freshtoken/freshtoken/internal/store"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
 	"github.com/rs/zerolog"
@@ -26,6 +30,8 @@ type app struct {
 	store     *store.Lazy
 	conns     []*connection.Connection
 	refresher *refresh.Refresher
+	notifier  *notify.Dispatcher // nil without NOTIFY_URLS
+	heartbeat *heartbeat.Pinger  // nil without HEARTBEAT_URL
 	handler   http.Handler
 }
 
@@ -49,8 +55,32 @@ func build(cfg config.Config, log zerolog.Logger) (*app, error) {
 		Now:           time.Now,
 		Log:           log,
 	})
+	if len(cfg.Notify.URLs) > 0 {
+		sender, err := notify.New(config.SettingNotifyURLs, cfg.Notify.URLs, notify.Options{})
+		if err != nil {
+			return nil, err
+		}
+		a.notifier = &notify.Dispatcher{
+			Store:  st,
+			Sender: sender,
+			Policy: notify.Policy{After: cfg.Notify.After, Reminder: cfg.Notify.Reminder},
+			Now:    time.Now,
+			Log:    log,
+		}
+	}
+	if cfg.HeartbeatURL != "" {
+		if a.heartbeat, err = heartbeat.New(heartbeat.Options{URL: cfg.HeartbeatURL, Log: log}); err != nil {
+			return nil, err
+		}
+	}
 	a.handler = server.New(server.Options{
-		Refresher: a.refresher,
+		Refresher: passRunner{a},
+		Status: statuspage.NewHandler(statuspage.Options{
+			Store:       st,
+			Connections: pageConnections(conns),
+			Now:         time.Now,
+			Log:         log,
+		}),
 		Consent: consent.New(consent.Options{
 			Store:       st,
 			Connections: conns,
@@ -61,6 +91,42 @@ func build(cfg config.Config, log zerolog.Logger) (*app, error) {
 		Log: log,
 	})
 	return a, nil
+}
+
+// passRunner is a RefreshTimer pass and what follows it, for the server and the schedule.
+type passRunner struct{ a *app }
+
+func (p passRunner) Run(ctx context.Context) refresh.Report { return p.a.pass(ctx) }
+
+// pass runs one refresh pass, then sends the notifications it calls for and pings the
+// heartbeat. Neither of those can fail the pass.
+func (a *app) pass(ctx context.Context) refresh.Report {
+	rep := a.refresher.Run(ctx)
+	a.notifier.Pass(ctx, a.targets())
+	if a.heartbeat != nil {
+		if err := a.heartbeat.Ping(ctx, !rep.Failed()); err != nil {
+			a.log.Warn().Str("error", err.Error()).Msg("heartbeat not delivered")
+		}
+	}
+	return rep
+}
+
+// targets are the connections notifications are about.
+func (a *app) targets() []notify.Target {
+	ts := make([]notify.Target, 0, len(a.conns))
+	for _, c := range a.conns {
+		ts = append(ts, notify.Target{Name: c.Name, AuthorizeURL: c.AuthorizeURL, Hint: c.Preset.ReconnectHint})
+	}
+	return ts
+}
+
+// pageConnections are the connections the status page lists.
+func pageConnections(conns []*connection.Connection) []statuspage.Connection {
+	out := make([]statuspage.Connection, 0, len(conns))
+	for _, c := range conns {
+		out = append(out, statuspage.Connection{Name: c.Name, Provider: c.Preset.Name, AuthorizeURL: c.AuthorizeURL})
+	}
+	return out
 }
 
 // resolve makes one connection value per configured connection, with its token client. Every

@@ -27,7 +27,8 @@ func failed(format string, a ...any) error {
 }
 
 // refreshCommand is `freshtoken refresh`: one pass through the same wiring as under the host
-// (build: the same lease, classification and logging), then exit. Its logs go where the
+// (build and pass: the same lease, classification, logging, notifications and heartbeat), then
+// exit. Its logs go where the
 // handler's go: information to stdout, warnings and errors to stderr. The status is 1 when the
 // table could not be read or a due connection was left without a fresh pair.
 func refreshCommand(ctx context.Context, inv invocation) error {
@@ -40,7 +41,7 @@ func refreshCommand(ctx context.Context, inv invocation) error {
 		return err
 	}
 	pctx, cancel := context.WithTimeout(ctx, server.DefaultPassTimeout)
-	report := a.refresher.Run(pctx)
+	report := a.pass(pctx)
 	cancel()
 	held := a.flushHeld(ctx)
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/human"
+	"github.com/freshtoken/freshtoken/internal/notify"
 	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/store"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
@@ -73,6 +74,10 @@ func importCommand(ctx context.Context, inv invocation, name string, replace boo
 		return failed("%s refused the refresh token: %s; nothing was stored", c.Title(), refreshFailure(err, token))
 	}
 	t, st, missing := c.NewPair(prev, tok, "", time.Now())
+	if prev != nil {
+		// As after a consent: "recovered" still follows a reported failure.
+		st = notify.Carry(prev.Status, st)
+	}
 	if err := savePair(ctx, a.store, c.Name, t, st, importWriteFor); err != nil {
 		return lostPair(c, token, tok, err)
 	}

@@ -118,7 +118,7 @@ func (a *app) runSchedule(ctx context.Context) {
 	schedule.Run(ctx, sched, schedule.SystemClock(), func(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, server.DefaultPassTimeout)
 		defer cancel()
-		a.refresher.Run(pctx)
+		a.pass(pctx)
 	}, func(tick time.Time) {
 		a.log.Warn().Time("tick", tick).Msg("skipped a scheduled pass: the previous one is still running")
 	})

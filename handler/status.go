@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/human"
 	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/statuspage"
@@ -30,7 +29,7 @@ func statusCommand(ctx context.Context, inv invocation, asJSON bool) error {
 		return err
 	}
 	sctx, cancel := context.WithTimeout(ctx, tableTimeout)
-	m, err := statuspage.Build(sctx, a.store, statusConnections(a.conns), time.Now())
+	m, err := statuspage.Build(sctx, a.store, pageConnections(a.conns), time.Now())
 	cancel()
 	if err != nil {
 		return failed("%s", redact.String(err.Error(), maxShown))
@@ -56,15 +55,6 @@ func statusCommand(ctx context.Context, inv invocation, asJSON bool) error {
 		return failed("%d of %d connections need a person: %s", len(attention), len(m.Connections), strings.Join(attention, ", "))
 	}
 	return nil
-}
-
-// statusConnections are the connections as the status model needs them.
-func statusConnections(conns []*connection.Connection) []statuspage.Connection {
-	out := make([]statuspage.Connection, 0, len(conns))
-	for _, c := range conns {
-		out = append(out, statuspage.Connection{Name: c.Name, Provider: c.Preset.Name, AuthorizeURL: c.AuthorizeURL})
-	}
-	return out
 }
 
 // writeStatusTable writes the model for a person: one line per connection, then what to do for

@@ -32,7 +32,7 @@ func TestLoadRealRepo(t *testing.T) {
 	tests := []struct {
 		name, route, authLevel string
 	}{
-		{"Authorize", "authorize/{connection}", "function"},
+		{"Authorize", "authorize/{connection?}", "function"},
 		// The OAuth2 redirect target: must be anonymous, or ?code=<authorization code> is
 		// taken for a function key and the host answers 401.
 		{"Callback", "callback/{connection}", "anonymous"},

@@ -14,6 +14,11 @@
 //	                               Microsoft Entra auth; not together with TOKEN_STORE_CONNECTION
 //	AZURE_CLIENT_ID                with TOKEN_STORE_ENDPOINT: the user-assigned managed identity
 //	TOKEN_TABLE                    table name, default OAuthTokens
+//	NOTIFY_URLS                    shoutrrr URLs, space- or comma-separated: told when a connection
+//	                               needs a person (credentials: never shown)
+//	NOTIFY_AFTER                   Go duration, default 1h: a transient failure streak reported after it
+//	NOTIFY_REMINDER                Go duration, default 24h, 0 off: needs consent reported again
+//	HEARTBEAT_URL                  pinged after every pass, +/fail after a failed one (a credential)
 //	TOKEN_ENCRYPTION_KEYS          KID:BASE64[,KID:BASE64...], 32-byte keys: the first seals refresh
 //	                               tokens and PKCE verifiers in the table, every one opens them
 //	OAUTH_CONNECTIONS              comma-separated connection names (a-z, 0-9, '-')

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/freshtoken/freshtoken/internal/heartbeat"
+	"github.com/freshtoken/freshtoken/internal/notify"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/schedule"
 	"github.com/freshtoken/freshtoken/internal/seal"
@@ -46,6 +48,8 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	cfg.Schedule, cfg.Margin = l.refresh(cfg.CustomHandlerPort != "")
 	cfg.TokenTimeout, cfg.Lease = l.timing()
 	cfg.Concurrency = l.concurrency()
+	cfg.Notify = l.notify()
+	cfg.HeartbeatURL = l.heartbeat()
 	cfg.LogLevel = l.logLevel()
 	cfg.LogFormat = l.logFormat()
 
@@ -444,6 +448,38 @@ func (l *loader) refresh(underHost bool) (schedule.Schedule, time.Duration) {
 		}
 	}
 	return s, margin
+}
+
+// notify reads NOTIFY_URLS, NOTIFY_AFTER and NOTIFY_REMINDER. A bad URL is named by its
+// position, never quoted: these URLs carry credentials.
+func (l *loader) notify() Notify {
+	n := Notify{
+		After:    l.duration(SettingNotifyAfter, defaultNotifyAfter, time.Minute, 30*24*time.Hour),
+		Reminder: defaultNotifyReminder,
+	}
+	if v := l.get(SettingNotifyReminder); v == "0" {
+		n.Reminder = 0
+	} else {
+		n.Reminder = l.duration(SettingNotifyReminder, defaultNotifyReminder, time.Minute, 365*24*time.Hour)
+	}
+	if v := l.get(SettingNotifyURLs); v != "" {
+		urls, err := notify.Parse(SettingNotifyURLs, v)
+		if err != nil {
+			l.problem(SettingNotifyURLs, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), SettingNotifyURLs), ": "))
+		}
+		n.URLs = urls
+	}
+	return n
+}
+
+// heartbeat reads HEARTBEAT_URL, never quoting it.
+func (l *loader) heartbeat() string {
+	v := l.get(SettingHeartbeatURL)
+	if err := heartbeat.Check(SettingHeartbeatURL, v); err != nil {
+		l.problem(SettingHeartbeatURL, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), SettingHeartbeatURL), ": "))
+		return ""
+	}
+	return v
 }
 
 func (l *loader) logLevel() zerolog.Level {

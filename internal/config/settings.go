@@ -2,6 +2,7 @@ package config
 
 import (
 	"strings"
+	"time"
 
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/store"
@@ -29,6 +30,10 @@ const (
 	SettingWorkerID          = "FUNCTIONS_CUSTOMHANDLER_WORKER_ID"
 	SettingEncryptionKeys    = "TOKEN_ENCRYPTION_KEYS"
 	SettingConcurrency       = "REFRESH_CONCURRENCY"
+	SettingNotifyURLs        = "NOTIFY_URLS"
+	SettingNotifyAfter       = "NOTIFY_AFTER"
+	SettingNotifyReminder    = "NOTIFY_REMINDER"
+	SettingHeartbeatURL      = "HEARTBEAT_URL"
 )
 
 // Suffixes of a connection's settings: OAUTH_<NAME>_<suffix> (see ConnectionSetting).
@@ -49,16 +54,18 @@ const (
 
 // Defaults of optional settings.
 const (
-	defaultTable        = store.DefaultTable
-	defaultSchedule     = "0 */15 * * * *"
-	defaultMargin       = refresh.DefaultMargin
-	defaultPort         = "7071"
-	defaultBindAddress  = "127.0.0.1"
-	defaultLogFormat    = "json"
-	defaultTokenTimeout = tokenclient.DefaultTimeout
-	defaultLease        = refresh.DefaultLease
-	DefaultConcurrency  = refresh.DefaultConcurrency
-	MaxConcurrency      = 256
+	defaultTable          = store.DefaultTable
+	defaultSchedule       = "0 */15 * * * *"
+	defaultMargin         = refresh.DefaultMargin
+	defaultPort           = "7071"
+	defaultBindAddress    = "127.0.0.1"
+	defaultLogFormat      = "json"
+	defaultTokenTimeout   = tokenclient.DefaultTimeout
+	defaultLease          = refresh.DefaultLease
+	defaultNotifyAfter    = time.Hour
+	defaultNotifyReminder = 24 * time.Hour
+	DefaultConcurrency    = refresh.DefaultConcurrency
+	MaxConcurrency        = 256
 )
 
 // SettingNames lists the settings Load reads that do not belong to one connection, in the
@@ -69,7 +76,8 @@ func SettingNames() []string {
 		SettingTable, SettingConnections, SettingSchedule, SettingMargin, SettingLogLevel,
 		SettingLogFormat, SettingCustomHandlerPort, SettingPort, SettingBindAddress,
 		SettingWebsiteHostname, SettingTokenTimeout, SettingLease, SettingWorkerID,
-		SettingEncryptionKeys, SettingConcurrency,
+		SettingEncryptionKeys, SettingConcurrency, SettingNotifyURLs, SettingNotifyAfter,
+		SettingNotifyReminder, SettingHeartbeatURL,
 	}
 }
 
@@ -95,5 +103,6 @@ func ConnectionSetting(name, suffix string) string {
 // isSecret says whether a setting's value must never appear in a message.
 func isSecret(setting string) bool {
 	return setting == SettingWebJobsStorage || setting == SettingStoreConnection || setting == SettingEncryptionKeys ||
+		setting == SettingNotifyURLs || setting == SettingHeartbeatURL ||
 		strings.HasSuffix(setting, "_"+suffixClientSecret)
 }

@@ -41,8 +41,24 @@ type Config struct {
 	// DefaultConcurrency, at most MaxConcurrency).
 	Concurrency int
 
+	Notify Notify
+
+	// HeartbeatURL is HEARTBEAT_URL: pinged after every pass (a credential: never logged).
+	HeartbeatURL string
+
 	LogLevel  zerolog.Level // LOG_LEVEL, default info
 	LogFormat string        // LOG_FORMAT: "json" (default) or "console"
+}
+
+// Notify says who is told when a connection needs a person.
+type Notify struct {
+	// URLs are NOTIFY_URLS, shoutrrr URLs (credentials: never shown); none turns notifications off.
+	URLs []string
+	// After is NOTIFY_AFTER: how long a transient failure streak lasts before it is reported.
+	After time.Duration
+	// Reminder is NOTIFY_REMINDER: how often a connection that needs consent is reported again;
+	// 0 turns reminders off.
+	Reminder time.Duration
 }
 
 // Store says where the token table lives. Exactly one of ConnectionString and Endpoint is set.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/human"
+	"github.com/freshtoken/freshtoken/internal/notify"
 	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/seal"
 	"github.com/freshtoken/freshtoken/internal/store"
@@ -377,6 +378,10 @@ func (h *Handler) checkAccount(ctx context.Context, c *connection.Connection, a 
 // scopes with the ones asked for. redirectScope is the scope the redirect reported (Strava).
 func (h *Handler) save(ctx context.Context, c *connection.Connection, prev *store.Record, tok *tokenclient.Token, redirectScope string) (store.Tokens, store.Status, []string, error) {
 	t, st, missing := c.NewPair(prev, tok, redirectScope, h.now())
+	if prev != nil {
+		// What was last notified survives a reconnect, so that "recovered" follows a reported failure.
+		st = notify.Carry(prev.Status, st)
+	}
 	wctx, cancel := context.WithTimeout(ctx, h.storeTimeout)
 	err := h.store.SaveConsent(wctx, c.Name, t, st)
 	cancel()

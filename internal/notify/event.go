@@ -196,7 +196,7 @@ func ReasonOf(st store.Status, now time.Time) Reason {
 		return ""
 	}
 	switch {
-	case st.LastFailureClass == string(Gone) || isGoneMessage(st.LastFailureMessage):
+	case st.LastFailureClass == string(Gone):
 		return Gone
 	case st.LastFailureClass == "ambiguous":
 		return LostInFlight
@@ -204,10 +204,4 @@ func ReasonOf(st store.Status, now time.Time) Reason {
 		return DeadlinePassed
 	}
 	return Revoked
-}
-
-// isGoneMessage recognises tokenclient's text for an HTTP 410 from a preset that is shut down.
-// It is the one place text is read, until refresh records a "gone" class of its own.
-func isGoneMessage(msg string) bool {
-	return strings.Contains(msg, "410 Gone") || strings.Contains(msg, "is shut down")
 }

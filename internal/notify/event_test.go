@@ -137,7 +137,8 @@ func TestReasonOf(t *testing.T) {
 		{"revoked", store.Status{State: nc, LastFailureClass: "revoked"}, Revoked},
 		{"ambiguous is lost in flight", store.Status{State: nc, LastFailureClass: "ambiguous"}, LostInFlight},
 		{"gone class", store.Status{State: nc, LastFailureClass: "gone"}, Gone},
-		{"410 from a shut-down API", store.Status{State: nc, LastFailureClass: "revoked", LastFailureMessage: "refresh: revoked: the Fitbit Web API is shut down: consent again"}, Gone},
+		// The refresh pass records a shut-down API as its own class; the message is never read.
+		{"shut-down text under another class", store.Status{State: nc, LastFailureClass: "revoked", LastFailureMessage: "refresh: revoked: the Fitbit Web API is shut down: consent again"}, Revoked},
 		{"deadline passed", store.Status{State: nc, LastFailureClass: "revoked", RefreshDeadline: t0.Add(-time.Hour)}, DeadlinePassed},
 		{"deadline ahead", store.Status{State: nc, LastFailureClass: "revoked", RefreshDeadline: t0.Add(time.Hour)}, Revoked},
 	}

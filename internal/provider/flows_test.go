@@ -212,8 +212,8 @@ func TestFitbitRefreshMeetsGone(t *testing.T) {
 	}
 
 	res := pass(t, st, c)
-	if res.Outcome != refresh.Failed || res.Class != refresh.ClassRevoked {
-		t.Errorf("got %s (%s); want failed (revoked)", res.Outcome, res.Class)
+	if res.Outcome != refresh.Failed || res.Class != refresh.ClassGone {
+		t.Errorf("got %s (%s); want failed (gone)", res.Outcome, res.Class)
 	}
 	line := res.Line()
 	for _, s := range append([]string{"google preset"}, provider.GoogleHealthScopeNames...) {

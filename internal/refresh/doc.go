@@ -27,7 +27,7 @@
 //	ok, retrying   due, lease won                           leased         Status: LeaseOwner, LeaseUntil, InFlight, InFlightSince
 //	any            due, lease lost (412/409, or held)       unchanged      -    (result "in progress elsewhere")
 //	leased         answer with a new pair                   ok             pair: new tokens, State ok, lease and InFlight cleared, Generation+1
-//	leased         revoked (invalid_grant, 410, ...)        needs_consent  Status: failure, lease and InFlight cleared
+//	leased         revoked or gone (invalid_grant, 410)     needs_consent  Status: failure, FailingSince, lease and InFlight cleared
 //	leased         transient (429, 5xx, never connected)    retrying       Status: NextAttempt = backoff, at least Retry-After; lease and InFlight cleared
 //	leased         ambiguous, inside the repeat window      leased         -    then the identical refresh once more
 //	leased         ambiguous repeat, window still open      retrying       Status: NextAttempt now; InFlight kept, so the next pass repeats

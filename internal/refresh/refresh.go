@@ -114,6 +114,9 @@ const (
 	ClassAmbiguous = Class(tokenclient.Ambiguous)
 	// ClassStorage: the table could not be read or written.
 	ClassStorage Class = "storage"
+	// ClassGone: the provider's API is shut down (HTTP 410 from a preset that says so); a
+	// person must move to its successor.
+	ClassGone Class = "gone"
 	// ClassSecret: a sealed secret in the table could not be opened (a key id missing from
 	// TOKEN_ENCRYPTION_KEYS, or a value that fails authentication). Nothing is sent or written.
 	ClassSecret Class = "secret"
@@ -409,6 +412,7 @@ func (r *Refresher) success(sc *store.Record, c *connection.Connection, tok *tok
 	}
 	st.LastSuccess = now
 	st.ConsecutiveFailures = 0
+	st.FailingSince = time.Time{}
 	st.NextAttempt = time.Time{}
 	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
 	st.InFlight, st.InFlightSince = "", time.Time{}
@@ -427,12 +431,18 @@ func (r *Refresher) failed(ctx context.Context, owner string, c *connection.Conn
 
 	st := sc.Status
 	st.LastFailure = now
+	if te != nil && te.Gone != "" {
+		class = ClassGone
+	}
 	st.LastFailureClass = string(class)
+	if st.ConsecutiveFailures == 0 || st.FailingSince.IsZero() {
+		st.FailingSince = now // the streak starts
+	}
 	st.ConsecutiveFailures++
 	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
 
 	switch class {
-	case ClassRevoked:
+	case ClassRevoked, ClassGone:
 		st.State = store.StateNeedsConsent
 		st.InFlight, st.InFlightSince = "", time.Time{}
 		st.LastFailureMessage = msg
@@ -535,6 +545,9 @@ func (r *Refresher) recoverInFlight(ctx context.Context, owner string, c *connec
 	st.State = store.StateNeedsConsent
 	st.LastFailure = r.o.Now()
 	st.LastFailureClass = string(ClassAmbiguous)
+	if st.ConsecutiveFailures == 0 || st.FailingSince.IsZero() {
+		st.FailingSince = r.o.Now()
+	}
 	st.LastFailureMessage = "a refresh started at " + since.UTC().Format(time.RFC3339) +
 		" was never stored (the pass ended mid-way); the provider may have rotated the refresh token, so it is not resent"
 	st.ConsecutiveFailures++

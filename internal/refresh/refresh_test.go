@@ -356,14 +356,15 @@ func TestBudget(t *testing.T) {
 func TestRevoked(t *testing.T) {
 	const gone = "the Fitbit Web API is shut down: connect the Google Health API instead"
 	cases := []struct {
-		name     string
-		err      *tokenclient.Error
-		wantLine []string
+		name      string
+		err       *tokenclient.Error
+		wantLine  []string
+		wantClass refresh.Class
 	}{
 		{"invalid_grant", &tokenclient.Error{Op: "refresh", Class: tokenclient.Revoked, StatusCode: http.StatusBadRequest,
-			Code: "invalid_grant", Detail: "token has been revoked"}, []string{"invalid_grant", authorizeURL("a")}},
+			Code: "invalid_grant", Detail: "token has been revoked"}, []string{"invalid_grant", authorizeURL("a")}, refresh.ClassRevoked},
 		{"410 gone", &tokenclient.Error{Op: "refresh", Class: tokenclient.Revoked, StatusCode: http.StatusGone, Gone: gone},
-			[]string{gone}},
+			[]string{gone}, refresh.ClassGone},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -374,8 +375,8 @@ func TestRevoked(t *testing.T) {
 
 			rep := e.run(t.Context(), r)
 			res := resultOf(t, rep, "a")
-			if res.Outcome != refresh.Failed || res.Class != refresh.ClassRevoked || !rep.Failed() {
-				t.Errorf("got %q (report failed: %v); want failed (revoked)", res.Line(), rep.Failed())
+			if res.Outcome != refresh.Failed || res.Class != tc.wantClass || !rep.Failed() {
+				t.Errorf("got %q (report failed: %v); want failed (%s)", res.Line(), rep.Failed(), tc.wantClass)
 			}
 			for _, want := range tc.wantLine {
 				if !strings.Contains(res.Line(), want) {
@@ -383,8 +384,11 @@ func TestRevoked(t *testing.T) {
 				}
 			}
 			_, st := row(e.store, "a")
-			if st.State != store.StateNeedsConsent || st.LastFailureClass != "revoked" || st.ConsecutiveFailures != 1 {
-				t.Errorf("got status %q class %q failures %d; want needs_consent, revoked, 1", st.State, st.LastFailureClass, st.ConsecutiveFailures)
+			if st.State != store.StateNeedsConsent || st.LastFailureClass != string(tc.wantClass) || st.ConsecutiveFailures != 1 {
+				t.Errorf("got status %q class %q failures %d; want needs_consent, %s, 1", st.State, st.LastFailureClass, st.ConsecutiveFailures, tc.wantClass)
+			}
+			if !st.FailingSince.Equal(t0) {
+				t.Errorf("got FailingSince %v; want the streak's start %v", st.FailingSince, t0)
 			}
 			if st.LeaseOwner != "" || st.InFlight != "" {
 				t.Errorf("got lease %q in flight %q; want both cleared", st.LeaseOwner, st.InFlight)

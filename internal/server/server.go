@@ -28,7 +28,10 @@ type Routes interface {
 type Options struct {
 	Refresher Refresher
 	Consent   Routes
-	Log       zerolog.Logger
+	// Status serves the status page at /api/authorize without a connection (the Authorize
+	// function's optional route parameter), behind the same function key.
+	Status http.Handler
+	Log    zerolog.Logger
 	// MaxBody bounds an invocation body. Default 1 MiB.
 	MaxBody int64
 	// PassTimeout bounds one refresh pass; keep it under host.json's functionTimeout so the
@@ -60,6 +63,10 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("POST /RefreshTimer", o.refreshTimer)
 	if o.Consent != nil {
 		o.Consent.Register(mux)
+	}
+	if o.Status != nil {
+		mux.Handle("GET /api/authorize", o.Status)
+		mux.Handle("GET /api/authorize/{$}", o.Status)
 	}
 	return mux
 }
