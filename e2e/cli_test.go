@@ -25,6 +25,7 @@ import (
 	"github.com/freshtoken/freshtoken/e2e/faultproxy"
 	"github.com/freshtoken/freshtoken/e2e/funchost"
 	"github.com/freshtoken/freshtoken/e2e/oauthserver"
+	"github.com/freshtoken/freshtoken/e2e/receiver"
 	"golang.org/x/oauth2"
 )
 
@@ -352,7 +353,17 @@ func TestCLIRefreshAndStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.expireAccessToken("gone")
-	r = c.run(okOnly, "", "refresh").want(t, 1)
+	hook := receiver.NewWebhook()
+	defer hook.Close()
+	c.secret(hook.URL("/notify")) // notification URLs carry credentials
+	withNotify := map[string]string{"OAUTH_CONNECTIONS": "fresh,gone", "NOTIFY_URLS": hook.URL("/notify")}
+	r = c.run(withNotify, "", "refresh").want(t, 1)
+	// The same pass as under the host: the person is told.
+	if post, err := hook.Next(30 * time.Second); err != nil {
+		t.Errorf("no notification after a revoked refresh: %v", err)
+	} else if !strings.Contains(post.Body["title"], "gone") {
+		t.Errorf("notification title %q; want it to name gone", post.Body["title"])
+	}
 	if !strings.Contains(r.stderr, "gone") || !strings.Contains(r.stderr, "without a fresh pair") {
 		t.Errorf("refresh stderr = %q; want the failed connection named", r.stderr)
 	}
