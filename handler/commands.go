@@ -28,9 +28,9 @@ func failed(format string, a ...any) error {
 
 // refreshCommand is `freshtoken refresh`: one pass through the same wiring as under the host
 // (build and pass: the same lease, classification, logging, notifications and heartbeat), then
-// exit. Its logs go where the
-// handler's go: information to stdout, warnings and errors to stderr. The status is 1 when the
-// table could not be read or a due connection was left without a fresh pair.
+// exit. Its logs go where the handler's go: information to stdout, warnings and errors to
+// stderr. The status is 1 when the table could not be read or a due connection was left without
+// a fresh pair.
 func refreshCommand(ctx context.Context, inv invocation) error {
 	cfg, log, err := loadSettings(inv, inv.Stdout)
 	if err != nil {
