@@ -4,7 +4,7 @@ GO    ?= go
 # The executable name must match host.json customHandler.description.defaultExecutablePath.
 BIN   := freshtoken
 
-.PHONY: all build dist package run test test-unit test-e2e faults fuzz vet clean
+.PHONY: all build dist package run test test-unit test-e2e faults simulate fuzz vet clean
 
 all: build
 
@@ -45,6 +45,14 @@ test: node_modules/.package-lock.json vet
 # The full fault-injection suite (issue: never lose a refresh token).
 faults: node_modules/.package-lock.json
 	cd e2e && FAULT_RUNS=$${FAULT_RUNS:-200} $(GO) test -count=1 -timeout 60m -run 'TestFaults' -v ./faults/
+
+# A simulated year of the real refresh code for every preset and timing policy (issue: a year
+# without a lapse), printed one figures line per preset; the last line is the default timing's
+# summary. SIM_SEED=n replays a seed; SIM_SCHEDULE tries another timer schedule. make test runs
+# the same simulation shortened to 30 days.
+simulate:
+	@set -o pipefail; SIM_FULL=1 $(GO) test -count=1 -timeout 10m -run '^TestSimulate$$' -v ./internal/simulate/ \
+	  | grep -E '^(simulate|policy|freshness)[ :]|_test\.go:|^(--- FAIL|FAIL|panic)'
 
 # A short run of every fuzz target (FUZZTIME=30s by default per target).
 fuzz:

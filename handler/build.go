@@ -45,10 +45,17 @@ func build(cfg config.Config, log zerolog.Logger) (*app, error) {
 	}
 	conns := resolve(cfg)
 	a := &app{cfg: cfg, log: log, store: st, conns: conns}
+	timing := refresh.FixedTiming(cfg.Margin)
+	if cfg.Margin == 0 {
+		// REFRESH_MARGIN unset: the timing the simulated year chose, its floor set to two of
+		// the schedule's gaps.
+		timing = refresh.DefaultTiming()
+		timing.Gap = cfg.Schedule.LongestGap(time.Now(), 2000)
+	}
 	a.refresher = refresh.New(refresh.Options{
 		Store:         st,
 		Connections:   conns,
-		Margin:        cfg.Margin,
+		Timing:        timing,
 		LeaseDuration: cfg.Lease,
 		Concurrency:   cfg.Concurrency,
 		Owner:         owner(cfg.WorkerID),

@@ -427,7 +427,8 @@ func (l *loader) refresh(underHost bool) (schedule.Schedule, time.Duration) {
 		l.problem(SettingSchedule, "%q is not an NCRONTAB schedule: %v", expr, err)
 	}
 
-	margin := defaultMargin
+	// Unset, the margin is 0: the handler then uses the adaptive timing (refresh.DefaultTiming).
+	var margin time.Duration
 	if v := l.get(SettingMargin); v != "" {
 		d, err := time.ParseDuration(v)
 		switch {
@@ -441,7 +442,7 @@ func (l *loader) refresh(underHost bool) (schedule.Schedule, time.Duration) {
 			margin = d
 		}
 	}
-	if err == nil {
+	if err == nil && margin > 0 {
 		if gap := s.LongestGap(gapHorizon, 2000); gap > margin {
 			l.warn(SettingMargin, "%v is shorter than the longest gap between runs of %s (%v): "+
 				"a token can expire before the run that would refresh it", margin, SettingSchedule, gap)

@@ -227,7 +227,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"PublicBaseURL", cfg.PublicBaseURL, "http://localhost:7071"},
 		{"Store", cfg.Store, Store{ConnectionString: "UseDevelopmentStorage=true", Table: "OAuthTokens"}},
 		{"Schedule", cfg.Schedule.String(), "0 */15 * * * *"},
-		{"Margin", cfg.Margin, 30 * time.Minute},
+		{"Margin", cfg.Margin, time.Duration(0)},
 		{"TokenTimeout", cfg.TokenTimeout, 30 * time.Second},
 		{"Lease", cfg.Lease, 3 * time.Minute},
 		{"LogLevel", cfg.LogLevel, zerolog.InfoLevel},

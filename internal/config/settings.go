@@ -56,7 +56,6 @@ const (
 const (
 	defaultTable          = store.DefaultTable
 	defaultSchedule       = "0 */15 * * * *"
-	defaultMargin         = refresh.DefaultMargin
 	defaultPort           = "7071"
 	defaultBindAddress    = "127.0.0.1"
 	defaultLogFormat      = "json"

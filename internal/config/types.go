@@ -28,7 +28,7 @@ type Config struct {
 	Connections []ConnectionSettings
 
 	Schedule schedule.Schedule // REFRESH_SCHEDULE (NCRONTAB), default "0 */15 * * * *"
-	Margin   time.Duration     // REFRESH_MARGIN, default 30m
+	Margin   time.Duration     // REFRESH_MARGIN; 0 when unset (the adaptive timing)
 
 	// TokenTimeout bounds one request to a provider's token endpoint (TOKEN_REQUEST_TIMEOUT,
 	// default 30s).

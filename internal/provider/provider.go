@@ -90,6 +90,10 @@ type Preset struct {
 	// and refreshing does not extend it.
 	RefreshTokenLifetime       time.Duration
 	RefreshLifetimeFromConsent bool
+	// ReissueWithin, when positive, says a refresh returns the same access token (and expiry)
+	// while the current one has more than this left (Strava: 1h): refreshing earlier gains
+	// nothing. Zero: every refresh issues a new access token.
+	ReissueWithin time.Duration
 	// NoRefreshToken says the provider issues long-lived access tokens and no refresh token:
 	// the connection is stored and never due.
 	NoRefreshToken bool
@@ -181,8 +185,10 @@ var presets = map[string]Preset{
 		AccountIDPath: "athlete.id", // the athlete object comes with the code exchange only
 		Dialect:       DialectStrava,
 		// No repeat: once a new refresh token is returned the old one is dead at once.
-		RegisterURL: "https://www.strava.com/settings/api",
-		DocsURL:     "https://developers.strava.com/docs/authentication/",
+		// "If the access token has more than one hour left, the same token is returned."
+		ReissueWithin: time.Hour,
+		RegisterURL:   "https://www.strava.com/settings/api",
+		DocsURL:       "https://developers.strava.com/docs/authentication/",
 	},
 	// Withings: its own token client (package tokenclient's Withings). Source:
 	// developer.withings.com developer guide "Access and refresh tokens" and the API reference

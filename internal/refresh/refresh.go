@@ -38,8 +38,11 @@ const (
 type Options struct {
 	Store       Store
 	Connections []*connection.Connection
-	// Margin: a token is due when it expires within it.
+	// Margin: a token is due when it expires within it. Ignored when Timing is set.
 	Margin time.Duration
+	// Timing decides when a token is due and when a failed refresh is retried (policy.go).
+	// Zero: FixedTiming(Margin).
+	Timing Timing
 	// LeaseDuration bounds one connection's refresh, provider call and commit included; it must
 	// outlive the slowest of them.
 	LeaseDuration time.Duration
@@ -76,6 +79,10 @@ func New(o Options) *Refresher {
 	if o.Margin <= 0 {
 		o.Margin = DefaultMargin
 	}
+	if o.Timing == (Timing{}) {
+		o.Timing = FixedTiming(o.Margin)
+	}
+	o.Timing = o.Timing.withDefaults()
 	if o.LeaseDuration <= 0 {
 		o.LeaseDuration = DefaultLease
 	}
@@ -317,7 +324,7 @@ func (r *Refresher) one(ctx context.Context, owner string, c *connection.Connect
 		// A pass took the lease, may have sent this refresh token, and never stored an answer.
 		return r.recoverInFlight(ctx, owner, c, sc, res)
 	}
-	if !r.due(sc, now) {
+	if !r.due(c, sc, now) {
 		res.Outcome = NotDue
 		res.Warning = deadlineWarning(sc.Tokens.RefreshExpiresAt, now)
 		return res
@@ -329,16 +336,17 @@ func (r *Refresher) one(ctx context.Context, owner string, c *connection.Connect
 	return r.refresh(ctx, owner, c, sc, res, false)
 }
 
-// due says whether the stored access token expires within the margin. A token without an
-// expiry never does; a pair without an access token row always does.
-func (r *Refresher) due(sc *store.Record, now time.Time) bool {
+// due says whether the stored access token is due by the Timing. A token without an expiry
+// never is; a pair without an access token row always is.
+func (r *Refresher) due(c *connection.Connection, sc *store.Record, now time.Time) bool {
 	if !sc.HasAccess || sc.Tokens.AccessToken == "" {
 		return true
 	}
-	if sc.Tokens.ExpiresAt.IsZero() {
-		return false
+	stored := sc.Status.LastSuccess
+	if sc.Status.ConnectedAt.After(stored) {
+		stored = sc.Status.ConnectedAt
 	}
-	return sc.Tokens.ExpiresAt.Sub(now) <= r.o.Margin
+	return r.o.Timing.Due(now, TokenAge{Expiry: sc.Tokens.ExpiresAt, Stored: stored}, c.Preset)
 }
 
 // refresh leases the connection, sends its refresh token once and stores the answer. repeat
@@ -459,8 +467,9 @@ func (r *Refresher) failed(ctx context.Context, owner string, c *connection.Conn
 
 	case ClassAmbiguous:
 		// The provider answers a repeat with the same pair only within its window of the first send.
-		windowEnds := st.InFlightSince.Add(c.Preset.RepeatWindow)
-		inWindow := c.Preset.RepeatWindow > 0 && now.Before(windowEnds)
+		window := r.o.Timing.RepeatWindow(c.Preset)
+		windowEnds := st.InFlightSince.Add(window)
+		inWindow := window > 0 && now.Before(windowEnds)
 		if inWindow && !repeated {
 			return r.repeat(ctx, owner, c, sc, res, msg)
 		}
@@ -487,11 +496,11 @@ func (r *Refresher) failed(ctx context.Context, owner string, c *connection.Conn
 			// The provider did not act on this request, and no earlier one is in doubt.
 			st.InFlight, st.InFlightSince = "", time.Time{}
 		}
-		wait := r.backoff(st.ConsecutiveFailures)
-		if te != nil && te.RetryAfter > wait {
-			wait = te.RetryAfter
+		var retryAfter time.Duration
+		if te != nil {
+			retryAfter = te.RetryAfter
 		}
-		st.NextAttempt = now.Add(wait)
+		st.NextAttempt = r.o.Timing.NextAttempt(now, st.ConsecutiveFailures, retryAfter, sc.Tokens.ExpiresAt, r.o.Jitter())
 		st.LastFailureMessage = msg
 		r.record(ctx, sc, st, c.Name)
 		return r.fail(res, class, msg+"; the stored pair is intact; next attempt after "+st.NextAttempt.UTC().Format(time.RFC3339))
@@ -537,7 +546,7 @@ func (r *Refresher) ownLease(ctx context.Context, name, owner, inFlight string) 
 // recoverInFlight handles a connection whose previous lease expired with a refresh in flight.
 func (r *Refresher) recoverInFlight(ctx context.Context, owner string, c *connection.Connection, sc *store.Record, res Result) Result {
 	since := sc.Status.InFlightSince
-	if c.Preset.RepeatWindow > 0 && r.o.Now().Sub(since) < c.Preset.RepeatWindow {
+	if w := r.o.Timing.RepeatWindow(c.Preset); w > 0 && r.o.Now().Sub(since) < w {
 		r.o.Log.Warn().Str("connection", c.Name).Msg("a refresh was left in flight by an ended pass; repeating it inside the provider's repeat window")
 		return r.refresh(ctx, owner, c, sc, res, true)
 	}
@@ -569,16 +578,4 @@ func (r *Refresher) fail(res Result, class Class, detail string) Result {
 	res.Class = class
 	res.Detail = detail
 	return res
-}
-
-// backoff is the wait before the n-th retry: 1m, 2m, 4m ... capped at 1h, with jitter.
-func (r *Refresher) backoff(n int) time.Duration {
-	d := time.Minute
-	for i := 1; i < n && d < time.Hour; i++ {
-		d *= 2
-	}
-	if d > time.Hour {
-		d = time.Hour
-	}
-	return time.Duration(float64(d) * r.o.Jitter())
 }
