@@ -13,6 +13,7 @@ import (
 	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/consent"
 	"github.com/freshtoken/freshtoken/internal/heartbeat"
+	"github.com/freshtoken/freshtoken/internal/invite"
 	"github.com/freshtoken/freshtoken/internal/notify"
 	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/refresh"
@@ -45,6 +46,12 @@ func build(cfg config.Config, log zerolog.Logger) (*app, error) {
 	}
 	conns := resolve(cfg)
 	a := &app{cfg: cfg, log: log, store: st, conns: conns}
+	var invites *invite.Signer
+	if cfg.InviteKey != nil {
+		if invites, err = invite.New(invite.Options{Key: cfg.InviteKey, Now: time.Now, Rand: rand.Reader}); err != nil {
+			return nil, fmt.Errorf("%s: %w", config.SettingInviteKey, err)
+		}
+	}
 	timing := refresh.FixedTiming(cfg.Margin)
 	if cfg.Margin == 0 {
 		// REFRESH_MARGIN unset: the timing the simulated year chose, its floor set to two of
@@ -94,6 +101,7 @@ func build(cfg config.Config, log zerolog.Logger) (*app, error) {
 			Now:         time.Now,
 			Log:         log,
 			Rand:        rand.Reader,
+			Invites:     invites,
 		}),
 		Log: log,
 	})

@@ -33,11 +33,21 @@ const usage = `Usage:
   freshtoken import CONNECTION [--replace] [--settings FILE]
                                              store a pair from a refresh token read from standard
                                              input (hidden prompt on a terminal)
+  freshtoken invite CONNECTION LABEL [--for 7d] [--settings FILE]
+                                             print an invitation URL that connects one account
+                                             (no function key needed); --for: days or a duration
+  freshtoken invite CONNECTION --many N --prefix P [--for 7d] [--settings FILE]
+                                             print N invitations as CSV (label,url), labelled
+                                             P1..PN
+  freshtoken remove CONNECTION [LABEL] [--keep-on-failure] [--settings FILE]
+                                             revoke the account at the provider where it can be,
+                                             then delete its rows (also when the provider cannot
+                                             be told, unless --keep-on-failure)
   freshtoken rekey [--settings FILE]         re-encrypt every secret in the table under the first
                                              key of TOKEN_ENCRYPTION_KEYS
   freshtoken reader-url CONNECTION [--for 90d] [--settings FILE]
                                              print a SAS URL that reads only the connection's
-                                             AccessToken row (Go duration, or days as 90d)
+                                             AccessToken row (days, or a Go duration)
   freshtoken version                         print the module version and VCS revision
   freshtoken help                            print this help
 
@@ -96,20 +106,25 @@ func exitStatus(err error, stderr io.Writer) int {
 
 // command is a parsed command line.
 type command struct {
-	Name       string // "" (serve), "refresh", "status", "import", "rekey", "reader-url", "help" or "version"
+	Name       string // "" (serve), "refresh", "status", "import", "invite", "remove", "rekey", "reader-url", "help" or "version"
 	Settings   string // --settings FILE; "" when not given
 	JSON       bool   // status --json
-	Connection string // import CONNECTION, reader-url CONNECTION
+	Connection string // import, invite, remove CONNECTION
 	Replace    bool   // import --replace
-	// For is reader-url --for: how long the URL is valid; defaultReaderValidity when not given.
-	For time.Duration
+	Label      string // invite, remove: CONNECTION LABEL
+	For        string // invite, reader-url --for: validity, as given
+	// Valid is reader-url's --for, parsed; defaultReaderValidity when not given.
+	Valid time.Duration
+	Many       int    // invite --many N
+	Prefix     string // invite --prefix P
+	Keep       bool   // remove --keep-on-failure
 }
 
 // defaultReaderValidity is how long a reader URL is valid without --for.
 const defaultReaderValidity = 90 * 24 * time.Hour
 
-// maxReaderValidity bounds --for: a URL that outlives the account key's rotation is useless.
-const maxReaderValidity = 10 * 365 * 24 * time.Hour
+// maxValidity bounds --for: a URL that outlives the account key's rotation is useless.
+const maxValidity = 10 * 365 * 24 * time.Hour
 
 // parseArgs parses the arguments after the program name. Flags may come before or after the
 // subcommand, with one or two dashes, and take their value as "--settings FILE" or
@@ -118,7 +133,7 @@ const maxReaderValidity = 10 * 365 * 24 * time.Hour
 func parseArgs(args []string) (command, error) {
 	var c command
 	var positional []string
-	settingsGiven, forGiven := false, false
+	settingsGiven := false
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if arg == "--" {
@@ -149,23 +164,34 @@ func parseArgs(args []string) (command, error) {
 				return command{}, usagef("--settings needs a file: --settings local.settings.json")
 			}
 			c.Settings = value
-		case "for":
-			if forGiven {
-				return command{}, usagef("--for given twice")
-			}
-			forGiven = true
+		case "for", "many", "prefix":
 			if !hasValue {
 				if i+1 >= len(args) {
-					return command{}, usagef("--for needs a duration: --for 90d")
+					return command{}, usagef("--%s needs a value", name)
 				}
 				i++
 				value = args[i]
 			}
-			d, err := parseValidity(value)
-			if err != nil {
-				return command{}, err
+			if value == "" {
+				return command{}, usagef("--%s needs a value", name)
 			}
-			c.For = d
+			switch name {
+			case "for":
+				c.For = value
+			case "prefix":
+				c.Prefix = value
+			case "many":
+				n, err := strconv.Atoi(value)
+				if err != nil || n < 1 {
+					return command{}, usagef("--many needs a number of invitations, 1 or more")
+				}
+				c.Many = n
+			}
+		case "keep-on-failure":
+			if hasValue {
+				return command{}, usagef("--%s takes no value", name)
+			}
+			c.Keep = true
 		case "json", "replace":
 			if hasValue {
 				return command{}, usagef("--%s takes no value", name)
@@ -200,6 +226,24 @@ func parseArgs(args []string) (command, error) {
 		default:
 			return command{}, usagef("import takes one connection name; the refresh token is read from standard input, never from an argument")
 		}
+	case "invite", "remove":
+		if len(positional) == 0 || len(positional) > 2 {
+			return command{}, usagef("%s needs the connection name and the account label: freshtoken %s CONNECTION LABEL", c.Name, c.Name)
+		}
+		c.Connection = positional[0]
+		if len(positional) == 2 {
+			c.Label = positional[1]
+		}
+		if c.Name == "invite" {
+			switch {
+			case c.Prefix != "" && c.Many == 0:
+				return command{}, usagef("--prefix goes with --many")
+			case c.Label == "" && c.Many == 0:
+				return command{}, usagef("invite needs an account label, or --many N --prefix P for a roster")
+			case c.Label != "" && c.Many > 0:
+				return command{}, usagef("invite takes an account label or --many N, not both")
+			}
+		}
 	case "reader-url":
 		switch len(positional) {
 		case 0:
@@ -209,14 +253,25 @@ func parseArgs(args []string) (command, error) {
 		default:
 			return command{}, usagef("reader-url takes one connection name; got %s more", quoteArg(positional[1]))
 		}
-		if c.For == 0 {
-			c.For = defaultReaderValidity
+		c.Valid = defaultReaderValidity
+		if c.For != "" {
+			d, err := parseValidity(c.For)
+			if err != nil {
+				return command{}, err
+			}
+			c.Valid = d
 		}
 	default:
 		return command{}, usagef("unknown subcommand %s", quoteArg(c.Name))
 	}
-	if forGiven && c.Name != "reader-url" {
-		return command{}, usagef("--for is a flag of reader-url")
+	if c.For != "" && c.Name != "invite" && c.Name != "reader-url" {
+		return command{}, usagef("--for is a flag of invite and reader-url")
+	}
+	if (c.Many > 0 || c.Prefix != "") && c.Name != "invite" {
+		return command{}, usagef("--many and --prefix are flags of invite")
+	}
+	if c.Keep && c.Name != "remove" {
+		return command{}, usagef("--keep-on-failure is a flag of remove")
 	}
 	if c.JSON && c.Name != "status" {
 		return command{}, usagef("--json is a flag of status")
@@ -230,16 +285,16 @@ func parseArgs(args []string) (command, error) {
 	return c, nil
 }
 
-// parseValidity parses --for: a Go duration (720h, 90m) or a whole number of days with a d
-// suffix, optionally followed by a Go duration (90d, 1d12h). It must be positive and at most ten
-// years.
+// parseValidity parses --for: a whole number of days with a d suffix, optionally followed by a Go
+// duration (7d, 1d12h), or a Go duration (36h, 90m). It must be positive and at most ten years.
+// Its error is a *usageError.
 func parseValidity(v string) (time.Duration, error) {
-	bad := usagef("--for %s: want a duration such as 90d, 36h or 1d12h", quoteArg(v))
+	bad := usagef("--for %s: want days or a duration, such as 90d, 36h or 1d12h", quoteArg(v))
 	var d time.Duration
 	rest := v
 	if i := strings.IndexByte(v, 'd'); i >= 0 {
 		days, err := strconv.Atoi(v[:i])
-		if err != nil || days < 0 || days > int(maxReaderValidity/(24*time.Hour)) {
+		if err != nil || days < 0 || days > int(maxValidity/(24*time.Hour)) {
 			return 0, bad
 		}
 		d = time.Duration(days) * 24 * time.Hour
@@ -252,7 +307,7 @@ func parseValidity(v string) (time.Duration, error) {
 		}
 		d += e
 	}
-	if d <= 0 || d > maxReaderValidity {
+	if d <= 0 || d > maxValidity {
 		return 0, usagef("--for %s: want more than 0 and at most 3650d", quoteArg(v))
 	}
 	return d, nil
@@ -296,6 +351,10 @@ type commands struct {
 	Status func(ctx context.Context, inv invocation, asJSON bool) error
 	// Import stores a pair obtained from a refresh token that it reads with readRefreshToken.
 	Import func(ctx context.Context, inv invocation, connection string, replace bool) error
+	// Invite prints invitations (c.Connection, c.Label or c.Many and c.Prefix, c.For).
+	Invite func(ctx context.Context, inv invocation, c command) error
+	// Remove revokes and deletes an account (c.Connection, c.Label, c.Keep).
+	Remove func(ctx context.Context, inv invocation, c command) error
 	// Rekey re-encrypts every secret in the table under the first key.
 	Rekey func(ctx context.Context, inv invocation) error
 	// ReaderURL prints a SAS URL reading only connection's AccessToken row, valid for valid.
@@ -345,10 +404,14 @@ func dispatch(ctx context.Context, args []string, environ func(string) string, s
 		err = cmds.Status(ctx, inv, c.JSON)
 	case "import":
 		err = cmds.Import(ctx, inv, c.Connection, c.Replace)
+	case "invite":
+		err = cmds.Invite(ctx, inv, c)
+	case "remove":
+		err = cmds.Remove(ctx, inv, c)
 	case "rekey":
 		err = cmds.Rekey(ctx, inv)
 	case "reader-url":
-		err = cmds.ReaderURL(ctx, inv, c.Connection, c.For)
+		err = cmds.ReaderURL(ctx, inv, c.Connection, c.Valid)
 	}
 	var se *config.SettingsError
 	var ee *exitError

@@ -28,6 +28,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Refresh:   refreshCommand,
 		Status:    statusCommand,
 		Import:    importCommand,
+		Invite:    inviteCommand,
+		Remove:    removeCommand,
 		Rekey:     rekeyCommand,
 		ReaderURL: readerURLCommand,
 	})

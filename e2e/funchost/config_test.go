@@ -32,7 +32,7 @@ func TestLoadRealRepo(t *testing.T) {
 	tests := []struct {
 		name, route, authLevel string
 	}{
-		{"Authorize", "authorize/{connection?}", "function"},
+		{"Authorize", "authorize/{connection?}/{label?}", "function"},
 		// The OAuth2 redirect target: must be anonymous, or ?code=<authorization code> is
 		// taken for a function key and the host answers 401.
 		{"Callback", "callback/{connection}", "anonymous"},
@@ -246,6 +246,13 @@ func TestRouteTemplates(t *testing.T) {
 		{"items/{id:alpha}", "items/ab1", nil, false},
 		{"opt/{id?}", "opt", map[string]string{}, true},
 		{"opt/{id?}", "opt/1", map[string]string{"id": "1"}, true},
+		{"authorize/{connection?}/{label?}", "authorize", map[string]string{}, true},
+		{"authorize/{connection?}/{label?}", "authorize/strava", map[string]string{"connection": "strava"}, true},
+		{"authorize/{connection?}/{label?}", "authorize/strava/alice", map[string]string{"connection": "strava", "label": "alice"}, true},
+		{"authorize/{connection?}/{label?}", "authorize/strava/alice/x", nil, false},
+		{"authorize/{connection?}/{label?}", "authorize//alice", nil, false},
+		{"authorize/{connection?}/{label?}", "Authorize/strava/alice", map[string]string{"connection": "strava", "label": "alice"}, true},
+		{"x/{a}/{b?}", "x", nil, false},
 		{"files/{*rest}", "files", map[string]string{"rest": ""}, true},
 		{"files/{*rest}", "files/a/b/c", map[string]string{"rest": "a/b/c"}, true},
 		{"Hello", "hello", map[string]string{}, true},
@@ -264,7 +271,7 @@ func TestRouteTemplates(t *testing.T) {
 			t.Errorf("%q matching %q: params %v; want %v", tt.route, tt.path, got, tt.want)
 		}
 	}
-	for _, bad := range []string{"a//b", "file.{ext}", "{*rest}/x", "{a?}/b", "{}", "{:int}", "x/{a=1}"} {
+	for _, bad := range []string{"a//b", "file.{ext}", "{*rest}/x", "{a?}/b", "{a?}/{b}", "{a?}/{b?}/c", "{}", "{:int}", "x/{a=1}"} {
 		if _, err := parseRoute(bad); err == nil {
 			t.Errorf("parseRoute(%q): got nil error; want one", bad)
 		}

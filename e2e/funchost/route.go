@@ -9,7 +9,8 @@ import (
 )
 
 // routeTemplate is an ASP.NET-style route: literal segments, {name}, {name:constraint},
-// {name?} (optional, trailing only) and {*name} (catch-all, last only). Literals match
+// {name?} (optional: only optional parameters may follow it, as in "authorize/{connection?}/{label?}";
+// a request may stop before any of them) and {*name} (catch-all, last only). Literals match
 // case-insensitively. Segments that mix literals and parameters ("file.{ext}") are not
 // emulated, nor constraints other than those in routeConstraints (others match anything).
 type routeTemplate struct {
@@ -79,9 +80,16 @@ func parseRoute(text string) (*routeTemplate, error) {
 		seg.param, seg.constraint = name, constraint
 		rt.segments = append(rt.segments, seg)
 	}
+	// ASP.NET accepts a required segment after an optional one, but a request that leaves out
+	// the optional one then never matches: refuse such a template rather than emulate that.
 	for i, s := range rt.segments {
-		if s.optional && i != len(rt.segments)-1 {
-			return nil, fmt.Errorf("optional parameter %q must be the last segment", s.param)
+		if !s.optional {
+			continue
+		}
+		for _, next := range rt.segments[i+1:] {
+			if !next.optional {
+				return nil, fmt.Errorf("optional parameter %q is followed by a required segment (not emulated)", s.param)
+			}
 		}
 	}
 	return rt, nil
@@ -96,7 +104,13 @@ func (rt *routeTemplate) match(segs []string) (map[string]string, bool) {
 			return params, true
 		}
 		if i >= len(segs) {
-			return params, s.optional
+			// The request stops here: only optional parameters may remain.
+			for _, rest := range rt.segments[i:] {
+				if !rest.optional && !rest.catchAll {
+					return nil, false
+				}
+			}
+			return params, true
 		}
 		v := segs[i]
 		if s.param == "" {

@@ -16,6 +16,10 @@ import (
 // token. A rotated token inside its grace window is not active.
 func (s *Server) Accepts(refreshToken string) bool {
 	ctx := context.Background()
+	// Under tokenMu, like every handler that changes grants: a revocation rewrites the stored
+	// request this reads.
+	s.tokenMu.Lock()
+	defer s.tokenMu.Unlock()
 	req, err := s.store.GetRefreshTokenSession(ctx, s.strategy.RefreshTokenSignature(ctx, refreshToken), nil)
 	return err == nil && s.strategy.ValidateRefreshToken(ctx, req, refreshToken) == nil
 }
@@ -24,6 +28,8 @@ func (s *Server) Accepts(refreshToken string) bool {
 // by this server, not superseded by a refresh, not revoked and not expired.
 // Unlike the userinfo endpoint it does not count as using the token.
 func (s *Server) ActiveAccessToken(accessToken string) bool {
+	s.tokenMu.Lock()
+	defer s.tokenMu.Unlock()
 	_, ok := s.lookupAccess(context.Background(), accessToken)
 	return ok
 }

@@ -21,6 +21,8 @@
 //	HEARTBEAT_URL                  pinged after every pass, +/fail after a failed one (a credential)
 //	TOKEN_ENCRYPTION_KEYS          KID:BASE64[,KID:BASE64...], 32-byte keys: the first seals refresh
 //	                               tokens and PKCE verifiers in the table, every one opens them
+//	INVITE_SIGNING_KEY             32 bytes in base64 (openssl rand -base64 32): signs invitations
+//	                               to accounts (HMAC-SHA256); unset: no invitations
 //	OAUTH_CONNECTIONS              comma-separated connection names (a-z, 0-9, '-')
 //	OAUTH_<NAME>_PROVIDER          a preset (see provider.Names) or custom
 //	OAUTH_<NAME>_CLIENT_ID         required
@@ -40,6 +42,9 @@
 //	OAUTH_<NAME>_ACCOUNTS          one (default): one account, in partition NAME; many: any
 //	                               number of accounts, each in partition NAME.LABEL (LABEL: 1-63
 //	                               of a-z, 0-9, '-')
+//	OAUTH_<NAME>_REVOKE_URL        where a removed account's access is revoked: for custom (or a
+//	                               preset without a revocation call) an RFC 7009 endpoint, else
+//	                               overrides the preset's URL
 //	REFRESH_SCHEDULE               NCRONTAB (see package schedule), default 0 */15 * * * *
 //	REFRESH_MARGIN                 a token is refreshed when it expires within this; default 30m
 //	TOKEN_REQUEST_TIMEOUT          timeout of one token request, default 30s

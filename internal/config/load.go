@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/freshtoken/freshtoken/internal/heartbeat"
+	"github.com/freshtoken/freshtoken/internal/invite"
 	"github.com/freshtoken/freshtoken/internal/notify"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/schedule"
@@ -44,6 +45,7 @@ func Load(getenv func(string) string) (Config, []string, error) {
 	}
 	cfg.PublicBaseURL = l.publicBaseURL(cfg.Port)
 	cfg.Store = l.store()
+	cfg.InviteKey = l.inviteKey()
 	cfg.Connections = l.connections(cfg)
 	cfg.Schedule, cfg.Margin = l.refresh(cfg.CustomHandlerPort != "")
 	cfg.TokenTimeout, cfg.Lease = l.timing()
@@ -308,6 +310,17 @@ func (l *loader) connection(cfg Config, name string) ConnectionSettings {
 		}
 	}
 
+	if v := l.get(setting(suffixRevokeURL)); v != "" {
+		if msg := checkURL(v, true); msg != "" {
+			l.problem(setting(suffixRevokeURL), "%s %s", showURL(v), msg)
+		} else {
+			if c.Preset.Revoke == provider.RevokeNone {
+				c.Preset.Revoke = provider.RevokeRFC7009
+			}
+			c.Preset.RevokeURL = v
+		}
+	}
+
 	if v := l.get(setting(suffixPKCE)); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -519,4 +532,18 @@ func fullScopes(p provider.Preset, scopes []string) []string {
 		}
 	}
 	return out
+}
+
+// inviteKey reads INVITE_SIGNING_KEY; its messages never show the value.
+func (l *loader) inviteKey() []byte {
+	v := l.get(SettingInviteKey)
+	if v == "" {
+		return nil
+	}
+	key, err := invite.ParseKey(v)
+	if err != nil {
+		l.problem(SettingInviteKey, "%v; the value is not shown, as it is a secret", err)
+		return nil
+	}
+	return key
 }

@@ -559,7 +559,7 @@ func TestConnectionSetting(t *testing.T) {
 		t.Errorf("ConnectionSetting = %q; want %q", got, want)
 	}
 	names := ConnectionSettingNames("strava")
-	if len(names) != 12 || names[0] != "OAUTH_STRAVA_PROVIDER" || names[11] != "OAUTH_STRAVA_ACCOUNTS" {
+	if len(names) != 13 || names[0] != "OAUTH_STRAVA_PROVIDER" || names[12] != "OAUTH_STRAVA_REVOKE_URL" {
 		t.Errorf("ConnectionSettingNames = %q", names)
 	}
 }

@@ -34,6 +34,7 @@ const (
 	SettingNotifyAfter       = "NOTIFY_AFTER"
 	SettingNotifyReminder    = "NOTIFY_REMINDER"
 	SettingHeartbeatURL      = "HEARTBEAT_URL"
+	SettingInviteKey         = "INVITE_SIGNING_KEY"
 )
 
 // Suffixes of a connection's settings: OAUTH_<NAME>_<suffix> (see ConnectionSetting).
@@ -50,6 +51,7 @@ const (
 	suffixScopeSeparator = "SCOPE_SEPARATOR"
 	suffixRegion         = "REGION"
 	suffixAccounts       = "ACCOUNTS"
+	suffixRevokeURL      = "REVOKE_URL"
 )
 
 // Defaults of optional settings.
@@ -76,7 +78,7 @@ func SettingNames() []string {
 		SettingLogFormat, SettingCustomHandlerPort, SettingPort, SettingBindAddress,
 		SettingWebsiteHostname, SettingTokenTimeout, SettingLease, SettingWorkerID,
 		SettingEncryptionKeys, SettingConcurrency, SettingNotifyURLs, SettingNotifyAfter,
-		SettingNotifyReminder, SettingHeartbeatURL,
+		SettingNotifyReminder, SettingHeartbeatURL, SettingInviteKey,
 	}
 }
 
@@ -85,6 +87,7 @@ func ConnectionSettingNames(name string) []string {
 	suffixes := []string{
 		suffixProvider, suffixClientID, suffixClientSecret, suffixScopes, suffixRedirectURL,
 		suffixAuthURL, suffixTokenURL, suffixAuthStyle, suffixPKCE, suffixScopeSeparator, suffixRegion, suffixAccounts,
+		suffixRevokeURL,
 	}
 	names := make([]string, len(suffixes))
 	for i, s := range suffixes {
@@ -102,6 +105,7 @@ func ConnectionSetting(name, suffix string) string {
 // isSecret says whether a setting's value must never appear in a message.
 func isSecret(setting string) bool {
 	return setting == SettingWebJobsStorage || setting == SettingStoreConnection || setting == SettingEncryptionKeys ||
+		setting == SettingInviteKey ||
 		setting == SettingNotifyURLs || setting == SettingHeartbeatURL ||
 		strings.HasSuffix(setting, "_"+suffixClientSecret)
 }

@@ -26,6 +26,9 @@ type Config struct {
 
 	Store       Store
 	Connections []ConnectionSettings
+	// InviteKey is INVITE_SIGNING_KEY decoded: the 32-byte HMAC-SHA256 key that signs
+	// invitations. nil when unset: invitations are neither issued nor accepted.
+	InviteKey []byte
 
 	Schedule schedule.Schedule // REFRESH_SCHEDULE (NCRONTAB), default "0 */15 * * * *"
 	Margin   time.Duration     // REFRESH_MARGIN; 0 when unset (the adaptive timing)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/freshtoken/freshtoken/internal/connection"
 	"github.com/freshtoken/freshtoken/internal/human"
+	"github.com/freshtoken/freshtoken/internal/invite"
 	"github.com/freshtoken/freshtoken/internal/notify"
 	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/seal"
@@ -56,6 +57,11 @@ type Store interface {
 	Get(ctx context.Context, name string) (*store.Record, error)
 	// SaveConsent stores the first token pair of a consent and its status.
 	SaveConsent(ctx context.Context, name string, t store.Tokens, st store.Status) error
+	// SaveInvitedConsent is SaveConsent spending an invitation in the same transaction: an
+	// error matching store.ErrConflict when it was already spent, and then nothing is written.
+	SaveInvitedConsent(ctx context.Context, name string, t store.Tokens, st store.Status, inv store.SpentInvite) error
+	// GetInvite reads the record of a spent invitation; store.ErrNotFound when unspent.
+	GetInvite(ctx context.Context, name, id string) (store.SpentInvite, error)
 }
 
 // Options configure a Handler. Zero durations take the defaults above; a nil Now is time.Now
@@ -69,9 +75,12 @@ type Options struct {
 	// StateTTL is how long a started sign-in may take.
 	StateTTL     time.Duration
 	StoreTimeout time.Duration // each store call
+	// Invites checks invitations opened at the Callback (?invite=...); nil: invitations are
+	// refused (INVITE_SIGNING_KEY unset).
+	Invites *invite.Signer
 }
 
-// Handler serves GET /api/authorize/{connection} and GET /api/callback/{connection}. It is safe
+// Handler serves GET /api/authorize/{connection}[/{label}] and GET /api/callback/{connection}. It is safe
 // for concurrent use.
 type Handler struct {
 	store        Store
@@ -81,6 +90,7 @@ type Handler struct {
 	rand         io.Reader
 	ttl          time.Duration
 	storeTimeout time.Duration
+	invites      *invite.Signer
 }
 
 // New returns a Handler for o.
@@ -93,6 +103,7 @@ func New(o Options) *Handler {
 		rand:         o.Rand,
 		ttl:          o.StateTTL,
 		storeTimeout: o.StoreTimeout,
+		invites:      o.Invites,
 	}
 	for _, c := range o.Connections {
 		h.conns[c.Name] = c
@@ -112,19 +123,21 @@ func New(o Options) *Handler {
 	return h
 }
 
-// Register adds the two routes to mux. The {connection} wildcard matches exactly one path
-// segment, so nothing else under /api/authorize/ or /api/callback/ reaches the handlers.
+// Register adds the routes to mux. Each wildcard matches exactly one path segment, so nothing
+// else under /api/authorize/ or /api/callback/ reaches the handlers.
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/authorize/{connection}", h.Authorize)
+	mux.HandleFunc("GET /api/authorize/{connection}/{label}", h.Authorize)
 	mux.HandleFunc("GET /api/callback/{connection}", h.Callback)
 }
 
 // Authorize starts a sign-in: it records a state and redirects the browser to the provider's
-// consent page. ?replace=true allows the callback to connect a different account than the one
+// consent page. /api/authorize/NAME/LABEL does so for account LABEL of a many-account
+// connection. ?replace=true allows the callback to connect a different account than the one
 // stored. The redirect URL sent to the provider is always the configured one.
 func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("connection")
-	if err := h.authorize(w, r, name); err != nil {
+	name, label := r.PathValue("connection"), r.PathValue("label")
+	if err := h.authorize(w, r, name, label); err != nil {
 		h.fail(w, r, "authorize", name, err)
 	}
 }
@@ -133,6 +146,13 @@ func (h *Handler) Authorize(w http.ResponseWriter, r *http.Request) {
 // pending authorization once, exchanges the code and stores the token pair.
 func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("connection")
+	if r.URL.Query().Has(invite.Param) {
+		// An invitation opened in a browser: the start of a sign-in, not its return.
+		if err := h.openInvitation(w, r, name); err != nil {
+			h.fail(w, r, "invitation", name, err)
+		}
+		return
+	}
 	c, known := h.conns[name]
 	if known {
 		// The state is single-use whatever happens next.
@@ -149,11 +169,21 @@ func (h *Handler) Callback(w http.ResponseWriter, r *http.Request) {
 	h.render(w, http.StatusOK, p)
 }
 
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, name string) error {
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, name, label string) error {
 	c, ok := h.conns[name]
 	if !ok {
 		return unknownConnection(name)
 	}
+	if err := checkAccountPath(c, label); err != nil {
+		return err
+	}
+	return h.start(w, r, c, store.AuthState{Label: label, Replace: r.URL.Query().Get("replace") == "true"})
+}
+
+// start records a pending authorization a (its verifier and expiry added) in c's partition, sets
+// the state cookie and redirects the browser to the provider's consent page.
+func (h *Handler) start(w http.ResponseWriter, r *http.Request, c *connection.Connection, a store.AuthState) error {
+	name := c.Name
 	if gone := c.Preset.Gone; gone != "" {
 		return &pageError{
 			Status:  http.StatusGone,
@@ -174,11 +204,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, name string)
 	if c.Client.UsesPKCE() {
 		verifier = oauth2.GenerateVerifier()
 	}
-	a := store.AuthState{
-		Verifier:  verifier,
-		ExpiresAt: h.now().Add(h.ttl),
-		Replace:   r.URL.Query().Get("replace") == "true",
-	}
+	a.Verifier, a.ExpiresAt = verifier, h.now().Add(h.ttl)
 	ctx, cancel := context.WithTimeout(r.Context(), h.storeTimeout)
 	defer cancel()
 	if err := h.store.PutAuthState(ctx, name, stateKey(state), a); err != nil {
@@ -198,8 +224,14 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, name string)
 	hdr.Set("Referrer-Policy", "no-referrer")
 	hdr.Set("Location", c.Client.AuthCodeURL(state, verifier))
 	w.WriteHeader(http.StatusFound)
-	h.log.Info().Str("connection", name).Bool("replace", a.Replace).Bool("pkce", verifier != "").
-		Msg("authorize: sent to the provider's consent page")
+	ev := h.log.Info().Str("connection", name)
+	if a.Label != "" {
+		ev = ev.Str("account", a.Label)
+	}
+	if a.Invite != "" {
+		ev = ev.Str("invitation", a.Invite)
+	}
+	ev.Bool("replace", a.Replace).Bool("pkce", verifier != "").Msg("authorize: sent to the provider's consent page")
 	return nil
 }
 
@@ -214,6 +246,10 @@ func (h *Handler) callback(r *http.Request, name string) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
+	target, err := signInTarget(c, a)
+	if err != nil {
+		return nil, err
+	}
 	// From here the provider is involved and the code is single-use: a browser that gives up
 	// must not cancel the exchange or the save, or issued tokens would be lost halfway.
 	ctx := context.WithoutCancel(r.Context())
@@ -221,19 +257,31 @@ func (h *Handler) callback(r *http.Request, name string) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
-	prev, err := h.checkAccount(ctx, c, a, tok)
+	prev, err := h.checkAccount(ctx, target, a, tok)
 	if err != nil {
 		return nil, err
 	}
-	t, st, missing, err := h.save(ctx, c, prev, tok, r.URL.Query().Get("scope"))
+	t, st, missing, err := h.save(ctx, target, prev, tok, r.URL.Query().Get("scope"), a.Invite)
 	if err != nil {
 		return nil, err
 	}
-	return h.connected(c, tok, t, st, missing), nil
+	return h.connected(target, tok, t, st, missing), nil
 }
 
 // restart tells a person how to try again.
 func restart(name string) string { return "Start again at /api/authorize/" + name + "." }
+
+// restartAt tells a person how to try again for c, an account or a connection.
+func restartAt(c *connection.Connection) string { return "Start again at " + authorizePath(c) + "." }
+
+// authorizePath is the path that starts consent for c: /api/authorize/NAME, or
+// /api/authorize/NAME/LABEL for an account.
+func authorizePath(c *connection.Connection) string {
+	if c.Label != "" {
+		return "/api/authorize/" + c.Base + "/" + c.Label
+	}
+	return "/api/authorize/" + c.Name
+}
 
 // checkState checks what the browser brought back: no provider error, a state matching this
 // browser's cookie, a pending authorization taken once and not expired, and a code. It returns
@@ -353,7 +401,7 @@ func (h *Handler) checkAccount(ctx context.Context, c *connection.Connection, a 
 	if err != nil {
 		return nil, &pageError{
 			Status: http.StatusServiceUnavailable, Title: "Sign-in could not finish",
-			Message: "The provider issued tokens but the stored connection could not be read, so nothing was stored. " + restart(c.Name),
+			Message: "The provider issued tokens but the stored connection could not be read, so nothing was stored. " + restartAt(c),
 			LogMsg:  "read connection", Err: err, secrets: secrets,
 		}
 	}
@@ -367,7 +415,7 @@ func (h *Handler) checkAccount(ctx context.Context, c *connection.Connection, a 
 	}
 	return nil, &pageError{
 		Status: http.StatusConflict, Title: "Another account",
-		Message: msg + "Nothing was changed. To replace the account, open /api/authorize/" + c.Name + "?replace=true.",
+		Message: msg + "Nothing was changed. To replace the account, open " + authorizePath(c) + "?replace=true.",
 		LogMsg:  "callback: consent from another account refused",
 		Err:     fmt.Errorf("stored account %q, new account %q", held, tok.AccountID),
 		secrets: secrets,
@@ -376,11 +424,17 @@ func (h *Handler) checkAccount(ctx context.Context, c *connection.Connection, a 
 
 // save stores the first pair and a fresh status in one transaction, after comparing the granted
 // scopes with the ones asked for. redirectScope is the scope the redirect reported (Strava).
-func (h *Handler) save(ctx context.Context, c *connection.Connection, prev *store.Record, tok *tokenclient.Token, redirectScope string) (store.Tokens, store.Status, []string, error) {
+func (h *Handler) save(ctx context.Context, c *connection.Connection, prev *store.Record, tok *tokenclient.Token, redirectScope, inviteID string) (store.Tokens, store.Status, []string, error) {
 	t, st, missing := c.NewPair(prev, tok, redirectScope, h.now())
 	if prev != nil {
 		// What was last notified survives a reconnect, so that "recovered" follows a reported failure.
 		st = notify.Carry(prev.Status, st)
+	}
+	if inviteID != "" {
+		if err := h.saveInvited(ctx, c, t, st, inviteID); err != nil {
+			return store.Tokens{}, store.Status{}, nil, err
+		}
+		return t, st, missing, nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, h.storeTimeout)
 	err := h.store.SaveConsent(wctx, c.Name, t, st)
@@ -388,7 +442,7 @@ func (h *Handler) save(ctx context.Context, c *connection.Connection, prev *stor
 	if err != nil {
 		return store.Tokens{}, store.Status{}, nil, &pageError{
 			Status: http.StatusServiceUnavailable, Title: "Tokens not stored",
-			Message: "The provider issued tokens but they could not be stored. " + restart(c.Name),
+			Message: "The provider issued tokens but they could not be stored. " + restartAt(c),
 			LogMsg:  "store consent", Err: err, secrets: []string{tok.AccessToken, tok.RefreshToken},
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/freshtoken/freshtoken/internal/connection"
+	"github.com/freshtoken/freshtoken/internal/invite"
 	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/store"
 	"github.com/freshtoken/freshtoken/internal/store/storetest"
@@ -33,9 +34,13 @@ const (
 
 var t0 = time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
 
+// inviteKey signs the env's invitations.
+var inviteKey = bytes.Repeat([]byte{0x5a}, invite.KeySize)
+
 const (
 	googleRedirect = "https://freshtoken.example/api/callback/google"
 	stravaRedirect = "http://localhost:7071/api/callback/strava"
+	studyRedirect  = "https://freshtoken.example/api/callback/study"
 	sleepScope     = "https://www.googleapis.com/auth/googlehealth.sleep.readonly"
 	emailScopeLong = "https://www.googleapis.com/auth/userinfo.email"
 )
@@ -192,6 +197,8 @@ type env struct {
 	ex    map[string]*fakeExchanger
 	clock *clock
 	logs  *syncBuffer
+	// invites signs invitations with inviteKey, on the env's clock.
+	invites *invite.Signer
 	// states are the states Authorize issued, for leak checks.
 	mu     sync.Mutex
 	states []string
@@ -204,6 +211,7 @@ type testSettings struct {
 	ClientID, ClientSecret string
 	Scopes                 []string
 	RedirectURL            string
+	Many                   bool
 }
 
 func testConnections() map[string]testSettings {
@@ -224,6 +232,8 @@ func testConnections() map[string]testSettings {
 			Scopes: []string{"activity", "sleep"}, RedirectURL: "https://freshtoken.example/api/callback/fitbit"},
 		"spotifyish": {Name: "spotifyish", Preset: custom, ClientID: "sp", ClientSecret: clientSecret,
 			Scopes: []string{"user-read-recently-played"}, RedirectURL: "https://freshtoken.example/api/callback/spotifyish"},
+		"study": {Name: "study", Preset: google, ClientID: "study-client", ClientSecret: clientSecret,
+			Scopes: []string{"email"}, RedirectURL: studyRedirect, Many: true},
 	}
 }
 
@@ -252,11 +262,17 @@ func newEnvOn(t testing.TB, s *storetest.Memory) *env {
 		e.ex[name] = ex
 		conns = append(conns, resolve(c, ex))
 	}
+	signer, err := invite.New(invite.Options{Key: inviteKey, Now: e.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.invites = signer
 	e.h = New(Options{
 		Store:       e.store,
 		Connections: conns,
 		Now:         e.clock.now,
 		Log:         zerolog.New(e.logs),
+		Invites:     signer,
 	})
 	e.h.Register(e.mux)
 	t.Cleanup(func() { e.noSecrets("the log", e.logs.String()) })
@@ -267,7 +283,7 @@ func newEnvOn(t testing.TB, s *storetest.Memory) *env {
 func resolve(c testSettings, client tokenclient.Provider) *connection.Connection {
 	return &connection.Connection{
 		Name: c.Name, Preset: c.Preset, Scopes: c.Scopes, RedirectURL: c.RedirectURL,
-		AuthorizeURL: "https://freshtoken.example/api/authorize/" + c.Name, Client: client,
+		AuthorizeURL: "https://freshtoken.example/api/authorize/" + c.Name, Client: client, Many: c.Many,
 	}
 }
 

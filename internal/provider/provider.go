@@ -107,7 +107,34 @@ type Preset struct {
 	// documentation. For people (README, messages).
 	RegisterURL string
 	DocsURL     string
+	// Revoke says how an account's access is taken back when it is removed, RevokeURL where
+	// (for RevokeBearerDelete and RevokePolarUser a path the account id completes), and
+	// RevokeHelp where the person can revoke it themselves: a URL or a sentence, with
+	// {client_id} and {account_id} filled in. Zero: no API, and the person revokes.
+	Revoke     RevokeStyle
+	RevokeURL  string
+	RevokeHelp string
 }
+
+// RevokeStyle is how a provider takes back an app's access to one account.
+type RevokeStyle string
+
+const (
+	// RevokeNone: the provider has no revocation API the app can call (RevokeHelp says where the
+	// person revokes).
+	RevokeNone RevokeStyle = ""
+	// RevokeRFC7009: POST RevokeURL with token=<refresh token, else access token> and
+	// token_type_hint, the client authenticated as at the token endpoint (AuthStyle).
+	RevokeRFC7009 RevokeStyle = "rfc7009"
+	// RevokeTokenOnly: RFC 7009's request without client authentication (Google).
+	RevokeTokenOnly RevokeStyle = "token-only"
+	// RevokeStravaDeauthorize: POST RevokeURL with access_token=<access token>.
+	RevokeStravaDeauthorize RevokeStyle = "strava-deauthorize"
+	// RevokeBearerDelete: DELETE RevokeURL with the access token as Bearer (WHOOP).
+	RevokeBearerDelete RevokeStyle = "bearer-delete"
+	// RevokePolarUser: DELETE RevokeURL/<account id> with the access token as Bearer (Polar).
+	RevokePolarUser RevokeStyle = "polar-user"
+)
 
 // LoopbackRule is what a provider accepts of a redirect URL on this machine.
 type LoopbackRule int
@@ -151,6 +178,11 @@ var presets = map[string]Preset{
 			"consent screen is in \"Testing\" status (publish the app to avoid that), or when the account holds more than 100 of them",
 		RegisterURL: "https://console.cloud.google.com/apis/credentials",
 		DocsURL:     "https://developers.google.com/identity/protocols/oauth2/web-server",
+		// "Revoking a token": POST https://oauth2.googleapis.com/revoke with token= (access or
+		// refresh), no client credentials; it removes every scope granted to the project.
+		Revoke:     RevokeTokenOnly,
+		RevokeURL:  "https://oauth2.googleapis.com/revoke",
+		RevokeHelp: "https://myaccount.google.com/permissions",
 	},
 	// Fitbit Web API: shut down in autumn 2026 (HTTP 410), kept so that old connections say what
 	// to do. Source: dev.fitbit.com authorization docs (shared/PROVIDERS.md).
@@ -167,6 +199,7 @@ var presets = map[string]Preset{
 		// An identical refresh within 2 minutes returns the same new pair (older Fitbit docs).
 		RepeatWindow: 2 * time.Minute,
 		Gone:         FitbitGone,
+		RevokeHelp:   "the Fitbit Web API is shut down: nothing to revoke there",
 		RegisterURL:  "https://dev.fitbit.com/apps/new",
 		DocsURL:      "https://dev.fitbit.com/build/reference/web-api/authorization/",
 	},
@@ -189,6 +222,12 @@ var presets = map[string]Preset{
 		ReissueWithin: time.Hour,
 		RegisterURL:   "https://www.strava.com/settings/api",
 		DocsURL:       "https://developers.strava.com/docs/authentication/",
+		// "Deauthorization": POST https://www.strava.com/oauth/deauthorize with access_token;
+		// it revokes every token the app holds for the athlete. (A newer /oauth/revoke is
+		// reported by community code only: not used.)
+		Revoke:     RevokeStravaDeauthorize,
+		RevokeURL:  "https://www.strava.com/oauth/deauthorize",
+		RevokeHelp: "https://www.strava.com/settings/apps",
 	},
 	// Withings: its own token client (package tokenclient's Withings). Source:
 	// developer.withings.com developer guide "Access and refresh tokens" and the API reference
@@ -215,7 +254,10 @@ var presets = map[string]Preset{
 		RepeatWindow:         7 * time.Hour,
 		RefreshTokenLifetime: 365 * day, // rotating: a year from each refresh
 		// "Localhost and IP addresses are not allowed as callback URLs" (Withings FAQ).
-		Loopback:    LoopbackRefused,
+		Loopback: LoopbackRefused,
+		// Withings' FAQ: partners cannot unlink a user; the person disconnects the app at this
+		// page. (Its signed action=revoke call is not attempted: the FAQ says it is refused.)
+		RevokeHelp:  "https://account.withings.com/partner/disconnect_partner/{client_id}?selecteduser={account_id}",
 		RegisterURL: "https://developer.withings.com/dashboard/",
 		DocsURL:     "https://developer.withings.com/developer-guide/v3/integration-guide/public-health-data-api/get-access/access-and-refresh-tokens",
 	},
@@ -232,6 +274,8 @@ var presets = map[string]Preset{
 		ScopeSeparator: " ",
 		Dialect:        DialectOura,
 		// Single use: no repeat.
+		// Revocation: only community reports of an /oauth/revoke call, method unstated: not used.
+		RevokeHelp:  "the person removes the app's access in their Oura account (Oura documents no revocation call)",
 		RegisterURL: "https://cloud.ouraring.com/oauth/applications",
 		DocsURL:     "https://cloud.ouraring.com/docs/authentication",
 	},
@@ -256,8 +300,10 @@ var presets = map[string]Preset{
 		RefreshLifetimeFromConsent: true,
 		ReconnectHint:              "Spotify refresh tokens last about 6 months from the consent, and refreshing does not extend them",
 		Loopback:                   LoopbackIPOnly,
-		RegisterURL:                "https://developer.spotify.com/dashboard",
-		DocsURL:                    "https://developer.spotify.com/documentation/web-api/tutorials/code-flow",
+		// No revocation API: the person removes the app at their account's Apps page.
+		RevokeHelp:  "https://www.spotify.com/account/apps/",
+		RegisterURL: "https://developer.spotify.com/dashboard",
+		DocsURL:     "https://developer.spotify.com/documentation/web-api/tutorials/code-flow",
 	},
 	// WHOOP (an Ory Hydra server: /oauth/oauth2/auth, Hydra's error texts). Source:
 	// developer.whoop.com/docs/developing/oauth and the refresh tutorials, which send
@@ -277,6 +323,10 @@ var presets = map[string]Preset{
 		// comes back: never repeat.
 		RegisterURL: "https://developer-dashboard.whoop.com/",
 		DocsURL:     "https://developer.whoop.com/docs/developing/oauth",
+		// "Revoke user access": DELETE /developer/v2/user/access with the user's Bearer token.
+		Revoke:     RevokeBearerDelete,
+		RevokeURL:  "https://api.prod.whoop.com/developer/v2/user/access",
+		RevokeHelp: "the person can also remove the app from their WHOOP account",
 	},
 	// Dexcom API v2/v3. Source: developer.dexcom.com/docs/dexcom/authentication (the login URL
 	// with scope=offline_access, the sandbox host, and a token request with client_id and
@@ -293,6 +343,8 @@ var presets = map[string]Preset{
 		RequiredScopes: []string{"offline_access"}, // the only scope, and the one for a refresh token
 		Dialect:        DialectRFC6749,
 		// Single use (community reports): no repeat.
+		// No revocation API: only the person can revoke.
+		RevokeHelp:  "the person revokes the app's access in their Dexcom account settings (Dexcom has no revocation API)",
 		RegisterURL: "https://developer.dexcom.com/",
 		DocsURL:     "https://developer.dexcom.com/docs/dexcom/authentication",
 	},
@@ -314,6 +366,11 @@ var presets = map[string]Preset{
 		ReconnectHint:  "Polar issues no refresh token: when its access token stops working, connect again",
 		RegisterURL:    "https://admin.polaraccesslink.com/",
 		DocsURL:        "https://www.polar.com/accesslink-api/",
+		// AccessLink "Delete user": DELETE /v3/users/{user-id} with the user's Bearer token
+		// removes the registration and the access token.
+		Revoke:     RevokePolarUser,
+		RevokeURL:  "https://www.polaraccesslink.com/v3/users",
+		RevokeHelp: "the person can also remove the app from their Polar account",
 	},
 }
 

@@ -22,6 +22,8 @@ const (
 
 	propVerifier = "Verifier"
 	propReplace  = "Replace"
+	propLabel    = "Label"
+	propInvite   = "Invite"
 )
 
 // Fingerprint is a short, non-reversible fingerprint of a secret (the first 12 hex digits of its
@@ -114,6 +116,13 @@ func statusProps(s Status) map[string]any {
 
 func authStateProps(a AuthState) map[string]any {
 	p := map[string]any{propVerifier: a.Verifier, propReplace: a.Replace}
+	// Written only when set, so rows of a single-account sign-in keep their old shape.
+	if a.Label != "" {
+		p[propLabel] = a.Label
+	}
+	if a.Invite != "" {
+		p[propInvite] = a.Invite
+	}
 	putTime(p, propExpiresAt, a.ExpiresAt)
 	return p
 }
@@ -197,6 +206,8 @@ func authStateFrom(e aztables.EDMEntity) (AuthState, error) {
 		Verifier:  r.str(propVerifier),
 		ExpiresAt: r.time(propExpiresAt),
 		Replace:   r.bool(propReplace),
+		Label:     r.str(propLabel),
+		Invite:    r.str(propInvite),
 	}
 	return a, r.err
 }

@@ -14,6 +14,8 @@ const (
 	RowStatus       = "Status"
 	// rowAuthStatePrefix starts the row key of a pending authorization (see AuthState).
 	rowAuthStatePrefix = "AuthState-"
+	// rowInvitePrefix starts the row key of a spent invitation (see SpentInvite).
+	rowInvitePrefix = "Invite-"
 )
 
 // State is a connection's health as shown in its Status row.
@@ -123,4 +125,11 @@ type AuthState struct {
 	Verifier  string // PKCE code verifier; "" without PKCE
 	ExpiresAt time.Time
 	Replace   bool // the Authorize URL asked to replace the connected account
+	// Label is the account a sign-in of a many-account connection is for: the pair is stored in
+	// partition NAME.LABEL, while the AuthState row stays in partition NAME (the provider's
+	// redirect URL names only the connection). "" for a single-account connection.
+	Label string
+	// Invite is the id of the invitation the sign-in was started from ("" for Authorize): the
+	// Callback spends it with SaveInvitedConsent.
+	Invite string
 }

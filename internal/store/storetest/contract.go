@@ -24,6 +24,9 @@ type Store interface {
 	SaveConsent(ctx context.Context, name string, t store.Tokens, st store.Status) error
 	PutAuthState(ctx context.Context, name, key string, a store.AuthState) error
 	TakeAuthState(ctx context.Context, name, key string) (store.AuthState, error)
+	SaveInvitedConsent(ctx context.Context, name string, t store.Tokens, st store.Status, inv store.SpentInvite) error
+	GetInvite(ctx context.Context, name, id string) (store.SpentInvite, error)
+	Remove(ctx context.Context, r *store.Record) (int, error)
 	// Put writes the rows r has, unconditionally, leaving the others; it sets r's ETags for them.
 	Put(ctx context.Context, r *store.Record) error
 }
@@ -34,7 +37,7 @@ type Store interface {
 // names refused; and, for stores that implement KeyedStore, the sealing of secrets at rest
 // (store.Options.Keys). Each subtest calls open once and may run in parallel with the others.
 func RunContract(t *testing.T, open func(t *testing.T) Store) {
-	for _, tc := range contractTests {
+	for _, tc := range append(contractTests, accountContractTests...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, open(t))

@@ -48,6 +48,10 @@ const (
 	OpSaveConsent   Op = "SaveConsent"
 	OpPutAuthState  Op = "PutAuthState"
 	OpTakeAuthState Op = "TakeAuthState"
+
+	OpSaveInvitedConsent Op = "SaveInvitedConsent"
+	OpGetInvite          Op = "GetInvite"
+	OpRemove             Op = "Remove"
 )
 
 // Call is one call of an operation, for connection Name ("" for List).
@@ -86,6 +90,8 @@ type partition struct {
 	status store.Status
 	etags  store.ETags
 	auth   map[string]store.AuthState // by key
+	// invites are the spent invitations recorded in the partition, by id.
+	invites map[string]store.SpentInvite
 }
 
 func (p *partition) empty() bool { return p.etags == store.ETags{} }
@@ -267,7 +273,7 @@ func (d *memData) part(name string) *partition {
 		if d.parts == nil {
 			d.parts = map[string]*partition{}
 		}
-		p = &partition{auth: map[string]store.AuthState{}}
+		p = &partition{auth: map[string]store.AuthState{}, invites: map[string]store.SpentInvite{}}
 		d.parts[name] = p
 	}
 	return p
