@@ -444,7 +444,7 @@ func TestCLIMisuse(t *testing.T) {
 		{nil, "", []string{"reader-url"}, "reader-url needs the connection name"},
 		{nil, "", []string{"reader-url", "nosuch"}, `unknown connection "nosuch"`},
 		{nil, "", []string{"reader-url", "demo", "--for", "soon"}, "--for"},
-		{nil, "", []string{"rekey", "--for", "1d"}, "--for is a flag of reader-url"},
+		{nil, "", []string{"rekey", "--for", "1d"}, "--for is a flag of invite and reader-url"},
 		{nil, "", []string{"--settings", "/nonexistent/local.settings.json", "status"}, "settings file"},
 		{map[string]string{"OAUTH_CONNECTIONS": "Bad Name", "REFRESH_MARGIN": "soon"}, "", []string{"refresh"}, "REFRESH_MARGIN"},
 		{map[string]string{"OAUTH_DEMO_TOKEN_URL": ""}, "", []string{"status"}, "OAUTH_DEMO_TOKEN_URL"},
@@ -465,7 +465,7 @@ func TestCLIMisuse(t *testing.T) {
 		t.Errorf("misuse reached the provider: %+v → %+v", stats, after)
 	}
 	r := c.run(nil, "", "help").want(t, 0)
-	for _, sub := range []string{"refresh", "status", "import", "rekey", "reader-url", "version", "help"} {
+	for _, sub := range []string{"refresh", "status", "import", "invite", "remove", "rekey", "reader-url", "version", "help"} {
 		if !strings.Contains(r.stdout, "freshtoken "+sub) {
 			t.Errorf("help does not list %s", sub)
 		}

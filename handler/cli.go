@@ -113,11 +113,11 @@ type command struct {
 	Replace    bool   // import --replace
 	Label      string // invite, remove: CONNECTION LABEL
 	For        string // invite, reader-url --for: validity, as given
-	// Valid is reader-url's --for, parsed; defaultReaderValidity when not given.
-	Valid time.Duration
 	Many       int    // invite --many N
 	Prefix     string // invite --prefix P
 	Keep       bool   // remove --keep-on-failure
+	// Valid is reader-url's --for, parsed; defaultReaderValidity when not given.
+	Valid time.Duration
 }
 
 // defaultReaderValidity is how long a reader URL is valid without --for.
