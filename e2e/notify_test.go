@@ -62,17 +62,21 @@ func (m *monitor) check(t *testing.T, when string, want map[string]int) {
 	}
 }
 
-// withNotifications points the world's app at notification URLs and a heartbeat URL, and says
-// where browsers reach the app (as the platform's WEBSITE_HOSTNAME does), so that the
-// Authorize URLs in messages and on the status page are the front door's. Every URL becomes a
-// secret the logs are checked for.
+// withPublicHost says where browsers reach the app, as the platform's WEBSITE_HOSTNAME does, so
+// that the Authorize URLs in messages and on the status page are the front door's.
+func (w *world) withPublicHost() {
+	w.env["WEBSITE_HOSTNAME"] = strings.TrimPrefix(w.base, "http://")
+}
+
+// withNotifications points the world's app at notification URLs and a heartbeat URL (with
+// withPublicHost). Every URL becomes a secret the logs are checked for.
 func (w *world) withNotifications(heartbeatURL string, notifyURLs ...string) {
 	w.env["NOTIFY_URLS"] = strings.Join(notifyURLs, ", ")
 	if heartbeatURL != "" {
 		w.env["HEARTBEAT_URL"] = heartbeatURL
 		w.extra = append(w.extra, heartbeatURL+"/", heartbeatURL+`"`)
 	}
-	w.env["WEBSITE_HOSTNAME"] = strings.TrimPrefix(w.base, "http://")
+	w.withPublicHost()
 	w.extra = append(w.extra, notifyURLs...)
 }
 
