@@ -15,14 +15,16 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// Chromium finds the browser: $CHROMIUM, else Debian's. Without one the test is skipped, except
-// under CI (CI set), where it fails: a browser test that silently skips proves nothing.
+// Chromium finds the browser: $CHROMIUM when set (and only it), else Debian's. Without one the
+// test is skipped, except under CI (CI set), where it fails: a browser test that silently
+// skips proves nothing.
 func Chromium(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "chromium"} {
-		if p == "" {
-			continue
-		}
+	candidates := []string{"/usr/bin/chromium", "chromium"}
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		candidates = []string{p}
+	}
+	for _, p := range candidates {
 		if path, err := exec.LookPath(p); err == nil {
 			return path
 		}
