@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"context"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/freshtoken/freshtoken/e2e/faultproxy"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,8 +195,8 @@ func TestNotifyRevokedGrantOnce(t *testing.T) {
 		t.Errorf("no pass failed with a revoked grant; want failed invocations")
 	}
 	mon.check(t, "after passes on a revoked grant", map[string]int{"/": 1 + n - failed, "/fail": failed})
-	if got := str(w.row("demo", "Status"), "State"); got != "needs_consent" {
-		t.Fatalf("State = %q; want needs_consent", got)
+	if st := w.row("demo", "Status"); str(st, "State") != "needs_consent" || str(st, "NotifiedEvent") == "" || str(st, "NotifyClaim") != "" {
+		t.Fatalf("Status = %v; want needs_consent, the event recorded as notified, no claim left", st)
 	}
 	// Two more rounds, one per process, after the event was recorded.
 	failed += passes(t, hosts, 2)
@@ -275,5 +278,156 @@ func TestNotifyEmail(t *testing.T) {
 	checkClean(t, "the mail", data, w.secrets(h1.FunctionKey(), h2.FunctionKey()))
 	if posts := hook.Pending(); len(posts) != 1 || posts[0].Body["title"] != "freshtoken: demo needs consent" {
 		t.Errorf("webhook posts %v; want exactly one needs-consent", posts)
+	}
+}
+
+// TestNotifyUndeliveredRetried: a webhook that answers 500 and a heartbeat monitor that is down
+// fail no pass and change no token; the notification is sent at the first pass after the
+// webhook is back, once.
+func TestNotifyUndeliveredRetried(t *testing.T) {
+	hook := receiver.NewWebhook()
+	t.Cleanup(hook.Close)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL + "/ping/hb-down-71c2"
+	dead.Close() // nothing listens there now
+	w := newWorld(t, oauthserver.Options{}, "demo")
+	w.withNotifications(deadURL, hook.URL("/retry"))
+	w.extra = append(w.extra, "hb-down-71c2")
+	h := w.start(true)
+
+	if status, page := w.consent(h, w.recordingBrowser(), "demo"); status != http.StatusOK {
+		t.Fatalf("consent = %d %q", status, page)
+	}
+	if res := invoke(t, h); res.Failed {
+		t.Errorf("a good pass failed with the heartbeat monitor down: %s %s", res.Reason, res.Body)
+	}
+	if !logged(h, "heartbeat: the monitor could not be told") {
+		t.Errorf("no log line says the heartbeat was not delivered")
+	}
+
+	hook.SetStatus(http.StatusInternalServerError)
+	if err := w.oauth.RevokeAll(); err != nil {
+		t.Fatal(err)
+	}
+	w.expireAccessToken("demo")
+	rt := str(w.row("demo", "RefreshToken"), "Value")
+	for range 3 {
+		invoke(t, h)
+	}
+	if tried := hook.Pending(); len(tried) == 0 {
+		t.Fatalf("no delivery was tried")
+	}
+	if !logged(h, "notification not delivered") {
+		t.Errorf("no log line says the notification was not delivered")
+	}
+	st := w.row("demo", "Status")
+	if str(st, "State") != "needs_consent" || str(st, "NotifiedEvent") != "" || str(w.row("demo", "RefreshToken"), "Value") != rt {
+		t.Errorf("after undelivered notifications: Status %v; want needs_consent, nothing recorded as notified, the refresh token kept", st)
+	}
+
+	hook.SetStatus(0)
+	invoke(t, h)
+	invoke(t, h)
+	if posts := hook.Pending(); len(posts) != 1 || posts[0].Body["title"] != "freshtoken: demo needs consent" {
+		t.Errorf("after the webhook is back: %v; want exactly one needs-consent", posts)
+	}
+}
+
+// logged says whether a log line of h holds s, waiting a while for the line: the host reads
+// the handler's output on its own.
+func logged(h *funchost.Host, s string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, e := range h.Logs() {
+			if strings.Contains(e.Message, s) {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// setStatusTimes moves times in a connection's Status row, as time passing would.
+func (w *world) setStatusTimes(conn string, times map[string]time.Time) {
+	w.t.Helper()
+	props := map[string]any{}
+	for k, v := range times {
+		props[k] = aztables.EDMDateTime(v.UTC())
+	}
+	raw, err := aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: conn, RowKey: "Status"}, Properties: props}.MarshalJSON()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := w.tableClient().UpdateEntity(ctx, raw, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeMerge}); err != nil {
+		w.t.Fatalf("set %s Status times: %v", conn, err)
+	}
+}
+
+// TestNotifyFailingThenRecovered: a token endpoint answering 503 for longer than NOTIFY_AFTER
+// brings one "is failing" message across passes and two processes; when it answers again, one
+// "recovered".
+func TestNotifyFailingThenRecovered(t *testing.T) {
+	hook := receiver.NewWebhook()
+	t.Cleanup(hook.Close)
+	w := newWorld(t, oauthserver.Options{}, "demo")
+	w.withNotifications("", hook.URL("/failing"))
+	w.env["NOTIFY_AFTER"] = "1h"
+	var down atomic.Bool
+	proxy, err := faultproxy.Start(faultproxy.Options{
+		Target: strings.TrimPrefix(w.oauth.URL(), "http://"),
+		Decide: func(*faultproxy.Request) faultproxy.Action {
+			if down.Load() {
+				return faultproxy.Action{Fault: faultproxy.Unavailable}
+			}
+			return faultproxy.Action{}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	w.env["OAUTH_DEMO_TOKEN_URL"] = proxy.URL() + oauthserver.TokenPath
+	h1, h2 := w.start(true), w.start(false)
+	hosts := []*funchost.Host{h1, h2}
+	if status, page := w.consent(h1, w.recordingBrowser(), "demo"); status != http.StatusOK {
+		t.Fatalf("consent = %d %q", status, page)
+	}
+
+	down.Store(true)
+	w.expireAccessToken("demo")
+	passes(t, hosts, 4)
+	st := w.row("demo", "Status")
+	if str(st, "State") != "retrying" || str(st, "FailingSince") == "" {
+		t.Fatalf("Status = %v; want retrying with FailingSince", st)
+	}
+	if posts := hook.Pending(); len(posts) != 0 {
+		t.Errorf("notifications within NOTIFY_AFTER of the first failure: %v; want none", posts)
+	}
+
+	// Two hours later (the streak's start moved back), still failing.
+	w.setStatusTimes("demo", map[string]time.Time{"FailingSince": time.Now().Add(-2 * time.Hour)})
+	passes(t, hosts, 6)
+	posts := hook.Pending()
+	if len(posts) != 1 || posts[0].Body["title"] != "freshtoken: demo is failing" || !strings.Contains(posts[0].Body["message"], w.base+"/api/authorize/demo") {
+		t.Fatalf("after failing for 2h: %v; want exactly one \"freshtoken: demo is failing\" with the Authorize URL", posts)
+	}
+	checkClean(t, "the failing notification", posts[0].Body["message"], w.secrets(h1.FunctionKey(), h2.FunctionKey()))
+
+	// The endpoint is back and the next attempt is due: one "recovered".
+	down.Store(false)
+	w.setStatusTimes("demo", map[string]time.Time{"NextAttempt": time.Now().Add(-time.Second)})
+	if f := passes(t, hosts, 6); f != 0 {
+		t.Errorf("%d passes failed after the endpoint came back; want none", f)
+	}
+	if got := str(w.row("demo", "Status"), "State"); got != "ok" {
+		t.Fatalf("State = %q after the endpoint came back; want ok", got)
+	}
+	if posts := hook.Pending(); len(posts) != 1 || posts[0].Body["title"] != "freshtoken: demo recovered" {
+		t.Errorf("after recovering: %v; want exactly one recovered", posts)
 	}
 }
