@@ -214,6 +214,16 @@ func TestNotifyRevokedGrantOnce(t *testing.T) {
 		t.Errorf("the notification quotes the provider's error: %q", p.Body["message"])
 	}
 
+	// A day later it still needs consent: one reminder (NOTIFY_REMINDER defaults to 24h).
+	w.setStatusTimes("demo", map[string]time.Time{"NotifiedAt": time.Now().Add(-25 * time.Hour)})
+	failed += passes(t, hosts, 4)
+	failed += passes(t, hosts, 2)
+	posts = hook.Pending()
+	if len(posts) != 1 || posts[0].Body["title"] != "freshtoken: demo still needs consent" || !strings.Contains(posts[0].Body["message"], authorizeURL) {
+		t.Errorf("a day after the needs-consent notification: %v; want exactly one reminder with the Authorize URL", posts)
+	}
+	const rounds = n + 2 + 4 + 2
+
 	// Consent again (through the second process's front door): one "recovered".
 	if status, page := w.consent(h2, w.recordingBrowser(), "demo"); status != http.StatusOK {
 		t.Fatalf("second consent = %d %q", status, page)
@@ -224,7 +234,7 @@ func TestNotifyRevokedGrantOnce(t *testing.T) {
 	if f := passes(t, hosts, 6); f != 0 {
 		t.Errorf("%d passes failed after a new consent; want none", f)
 	}
-	mon.check(t, "after a reconnect", map[string]int{"/": 1 + n + 2 - failed + 6, "/fail": failed})
+	mon.check(t, "after a reconnect", map[string]int{"/": 1 + rounds - failed + 6, "/fail": failed})
 	posts = hook.Pending()
 	if len(posts) != 1 || posts[0].Body["title"] != "freshtoken: demo recovered" {
 		t.Fatalf("notifications after reconnecting: %v; want exactly one \"freshtoken: demo recovered\"", posts)
