@@ -441,3 +441,29 @@ func TestNotifyFailingThenRecovered(t *testing.T) {
 		t.Errorf("after recovering: %v; want exactly one recovered", posts)
 	}
 }
+
+// TestNotifyLostInFlight: a refresh whose answer is lost in flight (the provider rotated the
+// pair; the handler never heard) needs consent, and the one notification says why.
+func TestNotifyLostInFlight(t *testing.T) {
+	hook := receiver.NewWebhook()
+	t.Cleanup(hook.Close)
+	w := newWorld(t, oauthserver.Options{}, "demo")
+	w.withNotifications("", hook.URL("/lost"))
+	h := w.start(true)
+	if status, page := w.consent(h, w.recordingBrowser(), "demo"); status != http.StatusOK {
+		t.Fatalf("consent = %d %q", status, page)
+	}
+	w.oauth.InjectTokenFaults(oauthserver.FaultDropResponse)
+	w.expireAccessToken("demo")
+	for range 3 {
+		invoke(t, h)
+	}
+	st := w.row("demo", "Status")
+	if str(st, "State") != "needs_consent" {
+		t.Fatalf("Status after a lost refresh = %v; want needs_consent", st)
+	}
+	posts := hook.Pending()
+	if len(posts) != 1 || posts[0].Body["title"] != "freshtoken: demo needs consent" || !strings.Contains(posts[0].Body["message"], "lost in flight") {
+		t.Errorf("notifications: %v; want exactly one needs-consent saying the refresh was lost in flight", posts)
+	}
+}
