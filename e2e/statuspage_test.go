@@ -157,6 +157,24 @@ func TestStatusPageStates(t *testing.T) {
 			if c := got["revoked"]; c.LastFailureClass == "" || c.ConsecutiveFailures < 1 {
 				t.Errorf("revoked: got %+v; want the failure's class", c)
 			}
+			var raw struct{ Connections []map[string]any }
+			if err := json.Unmarshal([]byte(body), &raw); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range raw.Connections {
+				exp, ok := c["accessTokenExpiresAt"]
+				switch c["name"] {
+				case "fresh":
+					if !ok || exp != nil {
+						t.Errorf("fresh: accessTokenExpiresAt %v (present %v); want null", exp, ok)
+					}
+				case "okay":
+					s, _ := exp.(string)
+					if tm, err := time.Parse(time.RFC3339, s); err != nil || !strings.HasSuffix(s, "Z") || tm.Before(time.Now()) {
+						t.Errorf("okay: accessTokenExpiresAt %q; want a future RFC 3339 UTC time", s)
+					}
+				}
+			}
 			checkClean(t, "the JSON", body, w.secrets(h.MasterKey()))
 		})
 	}
