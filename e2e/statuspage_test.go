@@ -23,11 +23,28 @@ import (
 )
 
 // stateWorld is an app with one connection in each state: okay (ok), flaky (retrying: its token
-// endpoint answers 503), revoked (needs consent) and fresh (not connected).
-func stateWorld(t *testing.T) (*world, *funchost.Host) {
+// endpoint answers 503), revoked (needs consent) and fresh (not connected). It reaches Azurite
+// through a proxy that counts the table requests. The timer's schedule fires once a year, so
+// only the test invokes it.
+func stateWorld(t *testing.T) (*world, *funchost.Host, *atomic.Int64) {
 	t.Helper()
 	w := newWorld(t, oauthserver.Options{}, "okay", "flaky", "revoked", "fresh")
 	w.withPublicHost()
+	w.env["REFRESH_SCHEDULE"] = "0 0 0 1 1 *"
+	tableRequests := new(atomic.Int64)
+	tables, err := faultproxy.Start(faultproxy.Options{
+		Name:   "table",
+		Target: azurite.Addr(),
+		Decide: func(*faultproxy.Request) faultproxy.Action {
+			tableRequests.Add(1)
+			return faultproxy.Action{}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tables.Close() })
+	w.env["AzureWebJobsStorage"] = azurite.ConnectionStringFor(tables.Addr())
 	// flaky reaches the token endpoint through a proxy that can stand in for an outage.
 	var down atomic.Bool
 	proxy, err := faultproxy.Start(faultproxy.Options{
@@ -63,7 +80,7 @@ func stateWorld(t *testing.T) (*world, *funchost.Host) {
 	down.Store(true)
 	w.expireAccessToken("flaky")
 	invoke(t, h)
-	return w, h
+	return w, h, tableRequests
 }
 
 // connState is one connection of the status page's JSON.
@@ -104,7 +121,7 @@ func get(t *testing.T, rawURL string, header http.Header) (*http.Response, strin
 // host's front door, show each connection's true state and are refused without the function
 // key.
 func TestStatusPageStates(t *testing.T) {
-	w, h := stateWorld(t)
+	w, h, tableRequests := stateWorld(t)
 	page := h.URL() + "/api/authorize/"
 	key := url.QueryEscape(h.FunctionKey())
 
@@ -179,7 +196,11 @@ func TestStatusPageStates(t *testing.T) {
 		})
 	}
 
+	before := tableRequests.Load()
 	resp, html := get(t, page+"?code="+key, nil)
+	if n := tableRequests.Load() - before; n != 1 {
+		t.Errorf("one status page read the table %d times; want once", n)
+	}
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("HTML page: got %d %s; want 200 text/html", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -201,7 +222,7 @@ func TestStatusPageStates(t *testing.T) {
 // revoked's Reconnect button to the provider's consent page, allows, and the status page then
 // shows revoked as ok. Screenshots go to the temporary directory.
 func TestStatusPageInBrowserBuilt(t *testing.T) {
-	w, h := stateWorld(t)
+	w, h, _ := stateWorld(t)
 	ctx := chrome.New(t, time.Minute)
 	pageURL := h.URL() + "/api/authorize/?code=" + url.QueryEscape(h.FunctionKey())
 	shot := func(name string) {
