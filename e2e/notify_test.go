@@ -6,6 +6,7 @@ import (
 	"github.com/freshtoken/freshtoken/e2e/faultproxy"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -207,6 +208,18 @@ func TestNotifyRevokedGrantOnce(t *testing.T) {
 	p := posts[0]
 	if p.Path != hookPath || p.Body["title"] != "freshtoken: demo needs consent" || !strings.Contains(p.Body["message"], authorizeURL) {
 		t.Errorf("webhook got %s %v; want the title %q and a message with %s", p.Path, p.Body, "freshtoken: demo needs consent", authorizeURL)
+	}
+	// The link as written is refused (the function key must not travel in a message), so the
+	// message says how to add the key; with it, the link leads to the provider.
+	if resp, _ := get(t, authorizeURL, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the notification's URL without a key: got %d; want 401", resp.StatusCode)
+	}
+	if !strings.Contains(p.Body["message"], "?code=") {
+		t.Errorf("the message %q does not say how to add the function key", p.Body["message"])
+	}
+	if resp, _ := get(t, authorizeURL+"?code="+url.QueryEscape(h1.FunctionKey()), nil); resp.StatusCode != http.StatusFound ||
+		!strings.HasPrefix(resp.Header.Get("Location"), w.oauth.AuthURL()) {
+		t.Errorf("the notification's URL with the key: got %d to %q; want 302 to the provider", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	keys := []string{h1.FunctionKey(), h2.FunctionKey(), h1.MasterKey(), h2.MasterKey()}
 	checkClean(t, "the needs-consent notification", p.Body["title"]+"\n"+p.Body["message"], w.secrets(keys...))
