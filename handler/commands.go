@@ -91,23 +91,20 @@ func (a *app) flushHeld(ctx context.Context) []string {
 // connection. An unknown name is exit status 2, naming the configured ones.
 func (a *app) lookup(name string) (*connection.Connection, error) {
 	base, label, isAccount := strings.Cut(name, connection.LabelSeparator)
-	for _, c := range a.conns {
-		if c.Name != base {
-			continue
-		}
-		if !isAccount {
-			if c.Many {
-				return nil, &exitError{Code: exitUsage, Err: fmt.Errorf("connection %s holds many accounts: name one as %s.LABEL", c.Name, c.Name)}
-			}
-			return c, nil
-		}
-		acc, err := c.Account(label)
-		if err != nil {
-			return nil, &exitError{Code: exitUsage, Err: err}
-		}
-		return acc, nil
+	c := findConnection(a.conns, base)
+	switch {
+	case c == nil:
+		return nil, unknownConnection(name, a.cfg)
+	case !isAccount && c.Many:
+		return nil, &exitError{Code: exitUsage, Err: fmt.Errorf("connection %s holds many accounts: name one as %s.LABEL", c.Name, c.Name)}
+	case !isAccount:
+		return c, nil
 	}
-	return nil, unknownConnection(name, a.cfg)
+	acc, err := c.Account(label)
+	if err != nil {
+		return nil, &exitError{Code: exitUsage, Err: err}
+	}
+	return acc, nil
 }
 
 // unknownConnection is exit status 2 for a name that OAUTH_CONNECTIONS does not list.
