@@ -125,7 +125,7 @@ func (h *Handler) manyView(s Status, key, prev string, account func(Status) conn
 	case a.Counts.Total() == 0:
 		mv.Empty = "No account is connected yet: invite one with freshtoken invite " + s.Name + " LABEL."
 	case len(a.List) == 0 && a.From == "":
-		mv.Empty = "No account is " + mv.FilterName + "."
+		mv.Empty = "No account is in state " + mv.FilterName + "."
 	case len(a.List) == 0:
 		mv.Empty = "No more accounts."
 	}
