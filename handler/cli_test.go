@@ -135,7 +135,7 @@ func fakeCommands(c *calls, result error) commands {
 			c.name, c.getenv = "refresh", inv.Getenv
 			return result
 		},
-		Status: func(_ context.Context, inv invocation, asJSON bool) error {
+		Status: func(_ context.Context, inv invocation, asJSON bool, _ string) error {
 			c.name, c.getenv, c.asJSON = "status", inv.Getenv, asJSON
 			return result
 		},
