@@ -30,7 +30,10 @@ type Options struct {
 }
 
 // Handler serves the status page: HTML, or JSON when the request sends
-// Accept: application/json or ?format=json. It reads the table once per request. Every
+// Accept: application/json or ?format=json. The query parameters connection, state,
+// continuation and prev (the HTML's trail of earlier pages) select what it shows (see
+// ParseQuery); a bad one is answered 400, an unknown connection 404. It reads the table once per
+// request without many-account connections, and a few times with them (see BuildQuery). Every
 // answer is sent with a Content-Security-Policy that forbids framing and outside sources,
 // Cache-Control: no-store and Referrer-Policy: no-referrer. The caller checks the function
 // key before calling it (the Functions host does, with authLevel function).
