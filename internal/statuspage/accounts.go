@@ -166,13 +166,18 @@ func pageState(st store.State) State {
 }
 
 // BuildQuery is Build for one query. Its reads (each bounded by ctx):
-//   - without a many-account connection among those shown: one List, as Build;
+//   - without a many-account connection configured: one List, as Build;
 //   - otherwise one Get per single connection shown, and per many-account connection one count
 //     query (one request per 1,000 accounts) and one page (store.Store.Accounts: two requests,
 //     up to nine with a state filter); with Query.All, a page per 100 accounts.
 //
 // Errors wrap ErrBadQuery (answered 400) or ErrUnknownConnection (404), or are the table's.
 func BuildQuery(ctx context.Context, l Lister, conns []Connection, q Query, now time.Time) (Model, error) {
+	// List reads every row of the table, the accounts' too: only when there are none.
+	many := false
+	for _, c := range conns {
+		many = many || c.Many
+	}
 	if q.Connection != "" {
 		var sel []Connection
 		for _, c := range conns {
@@ -187,10 +192,6 @@ func BuildQuery(ctx context.Context, l Lister, conns []Connection, q Query, now 
 	}
 	if q.Continuation != "" && (len(conns) != 1 || !conns[0].Many) {
 		return Model{}, fmt.Errorf("status: %w: a continuation pages the accounts of one many-account connection", ErrBadQuery)
-	}
-	many := false
-	for _, c := range conns {
-		many = many || c.Many
 	}
 	if !many {
 		return buildList(ctx, l, conns, now)

@@ -115,6 +115,14 @@ func TestAccountsJSON(t *testing.T) {
 		t.Errorf("one page read the store %d times (%v); want 3 (Get, AccountCounts, Accounts)", got, mem.Calls())
 	}
 
+	mem.ResetCalls()
+	if one := getModel(t, h, "/api/authorize/?format=json&connection=google"); len(one.Connections) != 1 || one.Connections[0].Name != "google" || one.Connections[0].State != OK {
+		t.Errorf("?connection=google: got %+v; want google alone, ok", one.Connections)
+	}
+	if calls := mem.Calls(); len(calls) != 1 || calls[0].Op != storetest.OpGet {
+		t.Errorf("?connection=google read %v; want one Get (a List would read every account)", calls)
+	}
+
 	m := getModel(t, h, "/api/authorize/?format=json")
 	s := m.Connections[1]
 	if s.Accounts == nil {
