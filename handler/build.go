@@ -136,7 +136,7 @@ func (a *app) targets() []notify.Target {
 func pageConnections(conns []*connection.Connection) []statuspage.Connection {
 	out := make([]statuspage.Connection, 0, len(conns))
 	for _, c := range conns {
-		out = append(out, statuspage.Connection{Name: c.Name, Provider: c.Preset.Name, AuthorizeURL: c.AuthorizeURL})
+		out = append(out, statuspage.Connection{Name: c.Name, Provider: c.Preset.Name, AuthorizeURL: c.AuthorizeURL, Many: c.Many})
 	}
 	return out
 }

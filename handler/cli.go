@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/freshtoken/freshtoken/internal/statuspage"
+
 	"github.com/freshtoken/freshtoken/internal/config"
 )
 
@@ -28,8 +30,8 @@ const (
 const usage = `Usage:
   freshtoken [--settings FILE]               serve: the Azure Functions custom handler, or standalone
   freshtoken refresh [--settings FILE]       refresh every due connection once, then exit
-  freshtoken status [--json] [--settings FILE]
-                                             show each connection's state
+  freshtoken status [--json] [--state STATE] [--settings FILE]
+                                             show each connection's and account's state
   freshtoken import CONNECTION [--replace] [--settings FILE]
                                              store a pair from a refresh token read from standard
                                              input (hidden prompt on a terminal)
@@ -109,6 +111,7 @@ type command struct {
 	Name       string // "" (serve), "refresh", "status", "import", "invite", "remove", "rekey", "reader-url", "help" or "version"
 	Settings   string // --settings FILE; "" when not given
 	JSON       bool   // status --json
+	State      string // status --state STATE: only the accounts in that state
 	Connection string // import, invite, remove CONNECTION
 	Replace    bool   // import --replace
 	Label      string // invite, remove: CONNECTION LABEL
@@ -164,7 +167,7 @@ func parseArgs(args []string) (command, error) {
 				return command{}, usagef("--settings needs a file: --settings local.settings.json")
 			}
 			c.Settings = value
-		case "for", "many", "prefix":
+		case "for", "many", "prefix", "state":
 			if !hasValue {
 				if i+1 >= len(args) {
 					return command{}, usagef("--%s needs a value", name)
@@ -180,6 +183,11 @@ func parseArgs(args []string) (command, error) {
 				c.For = value
 			case "prefix":
 				c.Prefix = value
+			case "state":
+				if _, err := statuspage.AccountState(value); err != nil {
+					return command{}, usagef("--state %s: want ok, retrying or needs_consent", quoteArg(value))
+				}
+				c.State = value
 			case "many":
 				n, err := strconv.Atoi(value)
 				if err != nil || n < 1 {
@@ -276,6 +284,9 @@ func parseArgs(args []string) (command, error) {
 	if c.JSON && c.Name != "status" {
 		return command{}, usagef("--json is a flag of status")
 	}
+	if c.State != "" && c.Name != "status" {
+		return command{}, usagef("--state is a flag of status")
+	}
 	if c.Replace && c.Name != "import" {
 		return command{}, usagef("--replace is a flag of import")
 	}
@@ -347,8 +358,9 @@ type commands struct {
 	Serve func(ctx context.Context, inv invocation) error
 	// Refresh runs one pass over the due connections.
 	Refresh func(ctx context.Context, inv invocation) error
-	// Status prints the connections' states, as JSON when asJSON.
-	Status func(ctx context.Context, inv invocation, asJSON bool) error
+	// Status prints the connections' states, as JSON when asJSON, listing only the accounts in
+	// state ("" every account).
+	Status func(ctx context.Context, inv invocation, asJSON bool, state string) error
 	// Import stores a pair obtained from a refresh token that it reads with readRefreshToken.
 	Import func(ctx context.Context, inv invocation, connection string, replace bool) error
 	// Invite prints invitations (c.Connection, c.Label or c.Many and c.Prefix, c.For).
@@ -401,7 +413,7 @@ func dispatch(ctx context.Context, args []string, environ func(string) string, s
 	case "refresh":
 		err = cmds.Refresh(ctx, inv)
 	case "status":
-		err = cmds.Status(ctx, inv, c.JSON)
+		err = cmds.Status(ctx, inv, c.JSON, c.State)
 	case "import":
 		err = cmds.Import(ctx, inv, c.Connection, c.Replace)
 	case "invite":

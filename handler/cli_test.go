@@ -28,6 +28,8 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"status"}, command{Name: "status"}},
 		{[]string{"status", "--json"}, command{Name: "status", JSON: true}},
 		{[]string{"-json", "status"}, command{Name: "status", JSON: true}},
+		{[]string{"status", "--state", "needs_consent", "--json"}, command{Name: "status", JSON: true, State: "needs_consent"}},
+		{[]string{"status", "--state=retrying"}, command{Name: "status", State: "retrying"}},
 		{[]string{"import", "strava"}, command{Name: "import", Connection: "strava"}},
 		{[]string{"import", "strava", "--replace"}, command{Name: "import", Connection: "strava", Replace: true}},
 		{[]string{"import", "--replace", "--settings", "x.json", "strava"}, command{Name: "import", Connection: "strava", Replace: true, Settings: "x.json"}},
@@ -76,6 +78,10 @@ func TestParseArgsMisuse(t *testing.T) {
 		{[]string{"extra"}, `unknown subcommand "extra"`},
 		{[]string{"status", "--json=true"}, "--json takes no value"},
 		{[]string{"refresh", "--json"}, "--json is a flag of status"},
+		{[]string{"status", "--state", "bogus"}, "--state \"bogus\": want ok, retrying or needs_consent"},
+		{[]string{"status", "--state", "not_connected"}, "want ok, retrying or needs_consent"},
+		{[]string{"status", "--state"}, "--state needs a value"},
+		{[]string{"refresh", "--state", "ok"}, "--state is a flag of status"},
 		{[]string{"status", "--replace"}, "--replace is a flag of import"},
 		{[]string{"import"}, "import needs the connection name"},
 		{[]string{"import", "strava", secret}, "never from an argument"},
@@ -135,7 +141,7 @@ func fakeCommands(c *calls, result error) commands {
 			c.name, c.getenv = "refresh", inv.Getenv
 			return result
 		},
-		Status: func(_ context.Context, inv invocation, asJSON bool) error {
+		Status: func(_ context.Context, inv invocation, asJSON bool, _ string) error {
 			c.name, c.getenv, c.asJSON = "status", inv.Getenv, asJSON
 			return result
 		},
