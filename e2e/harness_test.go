@@ -81,6 +81,9 @@ type world struct {
 	env    map[string]string
 	secret string
 	conns  []string
+	// extra are more secrets checkNoSecrets looks for: notification and heartbeat URLs,
+	// authorization codes seen by a test's browser.
+	extra []string
 }
 
 const testClientSecret = "e2e-client-secret-7f3a9c1d0b"
@@ -255,7 +258,7 @@ func responseLogs(t *testing.T, res *funchost.InvokeResult) []string {
 // checkNoSecrets fails the test when a log line of h holds the client secret, a token the
 // server issued, or a value that is stored (sealed ones included).
 func (w *world) checkNoSecrets(h *funchost.Host) {
-	secrets := []string{w.secret}
+	secrets := append([]string{w.secret}, w.extra...)
 	issued := w.oauth.Issued()
 	secrets = append(secrets, issued.AccessTokens...)
 	secrets = append(secrets, issued.RefreshTokens...)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/freshtoken/freshtoken/internal/config"
@@ -121,7 +119,7 @@ func inviteCommand(_ context.Context, inv invocation, c command) error {
 	if c.For != "" {
 		d, err := parseValidity(c.For)
 		if err != nil {
-			return &usageError{msg: err.Error()}
+			return err
 		}
 		o.For = d
 	}
@@ -161,30 +159,4 @@ func loadQuiet(inv invocation) (config.Config, error) {
 		fmt.Fprintln(inv.Stderr, "freshtoken: warning:", w)
 	}
 	return cfg, nil
-}
-
-// accountCommands runs invite and remove through the shared command-line parsing, until main
-// dispatches every subcommand.
-func accountCommands(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	err := dispatch(ctx, args, getenv, nil, stdout, stderr, commands{Invite: inviteCommand, Remove: removeCommand})
-	if code := exitStatus(err, stderr); code != exitOK {
-		return &exitError{Code: code}
-	}
-	return nil
-}
-
-// parseValidity reads a validity such as 7d, 36h or 90m (a Go duration, plus whole days).
-func parseValidity(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 1 {
-			return 0, fmt.Errorf("--for %q: want a number of days (7d) or a duration (36h)", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--for %q: want a number of days (7d) or a duration (36h)", s)
-	}
-	return d, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -38,15 +37,8 @@ func inviteEnv() map[string]string {
 func runArgs(t *testing.T, env map[string]string, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), args, func(k string) string { return env[k] }, &out, &errOut)
-	code := 0
-	var ee *exitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.Code
-	case err != nil:
-		t.Fatalf("%q: %v; want nil or an *exitError", args, err)
-	}
+	err := run(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errOut)
+	code := exitStatus(err, &errOut)
 	return out.String(), errOut.String(), code
 }
 
@@ -92,7 +84,7 @@ func TestInviteCommand(t *testing.T) {
 		{env, []string{"invite", "study", "a", "--many", "3"}, "not both", 2},
 		{env, []string{"invite", "study", "--prefix", "p"}, "--prefix goes with --many", 2},
 		{env, []string{"invite", "study", "--many", "0"}, "--many needs a number", 2},
-		{env, []string{"remove", "study", "a", "--for", "7d"}, "flags of invite", 2},
+		{env, []string{"remove", "study", "a", "--for", "7d"}, "--for is a flag of invite and reader-url", 2},
 		{env, []string{"invite", "study", "a", "--keep-on-failure"}, "flag of remove", 2},
 		{env, []string{"invite", "study", "a", "--for", "7x"}, "--for", 2},
 		{env, []string{"invite", "study", "a", "--for", "400d"}, "validity", 1},

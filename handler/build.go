@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/freshtoken/freshtoken/internal/heartbeat"
 	"github.com/freshtoken/freshtoken/internal/invite"
 	"github.com/freshtoken/freshtoken/internal/notify"
+	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/server"
 	"github.com/freshtoken/freshtoken/internal/statuspage"
@@ -117,11 +119,8 @@ func (p passRunner) Run(ctx context.Context) refresh.Report { return p.a.pass(ct
 func (a *app) pass(ctx context.Context) refresh.Report {
 	rep := a.refresher.Run(ctx)
 	a.notifier.Pass(ctx, a.targets(rep))
-	if a.heartbeat != nil {
-		if err := a.heartbeat.Ping(ctx, !rep.Failed()); err != nil {
-			a.log.Warn().Str("error", err.Error()).Msg("heartbeat not delivered")
-		}
-	}
+	// Ping logs its own failure (and a nil Pinger does nothing): its error is for tests.
+	_ = a.heartbeat.Ping(ctx, !rep.Failed())
 	return rep
 }
 
@@ -153,7 +152,7 @@ func (a *app) targets(rep refresh.Report) []notify.Target {
 func pageConnections(conns []*connection.Connection) []statuspage.Connection {
 	out := make([]statuspage.Connection, 0, len(conns))
 	for _, c := range conns {
-		out = append(out, statuspage.Connection{Name: c.Name, Provider: c.Preset.Name, AuthorizeURL: c.AuthorizeURL})
+		out = append(out, statuspage.Connection{Name: c.Name, Provider: c.Preset.Name, AuthorizeURL: c.AuthorizeURL, Many: c.Many})
 	}
 	return out
 }
@@ -191,7 +190,7 @@ func resolve(cfg config.Config) []*connection.Connection {
 // user-assigned identity, read by azidentity itself). It is opened on first use, so the
 // handler answers the host's readiness ping before the table service has answered.
 func openStore(sc config.Store) (*store.Lazy, error) {
-	o := store.Options{ConnectionString: sc.ConnectionString, Endpoint: sc.Endpoint, Table: sc.Table, Keys: sc.Keys}
+	o := storeOptions(sc)
 	if sc.Endpoint != "" {
 		cred, err := azidentity.NewDefaultAzureCredential(nil)
 		if err != nil {
@@ -207,4 +206,23 @@ func openStore(sc config.Store) (*store.Lazy, error) {
 // the pass.
 func reserve(tokenTimeout time.Duration) time.Duration {
 	return min(2*tokenTimeout+15*time.Second, server.DefaultPassTimeout/2)
+}
+
+// storeOptions describes the token table to the store, without a credential.
+func storeOptions(sc config.Store) store.Options {
+	return store.Options{ConnectionString: sc.ConnectionString, Endpoint: sc.Endpoint, Table: sc.Table, Keys: sc.Keys}
+}
+
+// readerURL is the SAS URL that reads only the AccessToken row of the connection called name,
+// valid for valid from now. Without an account key the error (exit status 1) says what to do
+// instead; it never holds the key.
+func readerURL(sc config.Store, name string, valid time.Duration, now time.Time) (string, error) {
+	u, err := store.ReaderURL(storeOptions(sc), name, valid, now)
+	switch {
+	case errors.Is(err, store.ErrNeedsAccountKey):
+		return "", &exitError{Code: exitFailed, Err: errNeedsAccountKey}
+	case err != nil:
+		return "", &exitError{Code: exitFailed, Err: fmt.Errorf("reader URL for %s: %s", name, redact.String(err.Error(), maxShown))}
+	}
+	return u, nil
 }

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/freshtoken/freshtoken/internal/statuspage"
 
 	"github.com/freshtoken/freshtoken/internal/config"
 )
@@ -27,8 +30,8 @@ const (
 const usage = `Usage:
   freshtoken [--settings FILE]               serve: the Azure Functions custom handler, or standalone
   freshtoken refresh [--settings FILE]       refresh every due connection once, then exit
-  freshtoken status [--json] [--settings FILE]
-                                             show each connection's state
+  freshtoken status [--json] [--state STATE] [--settings FILE]
+                                             show each connection's and account's state
   freshtoken import CONNECTION [--replace] [--settings FILE]
                                              store a pair from a refresh token read from standard
                                              input (hidden prompt on a terminal)
@@ -42,13 +45,19 @@ const usage = `Usage:
                                              revoke the account at the provider where it can be,
                                              then delete its rows (also when the provider cannot
                                              be told, unless --keep-on-failure)
+  freshtoken rekey [--settings FILE]         re-encrypt every secret in the table under the first
+                                             key of TOKEN_ENCRYPTION_KEYS
+  freshtoken reader-url CONNECTION [--for 90d] [--settings FILE]
+                                             print a SAS URL that reads only the connection's
+                                             AccessToken row (days, or a Go duration)
   freshtoken version                         print the module version and VCS revision
   freshtoken help                            print this help
 
 Settings come from the environment; --settings FILE also reads the "Values" of a
 local.settings.json, and a non-empty environment variable wins over the file.
 
-Exit status: 0 done; 1 a connection failed or needs a person; 2 misuse or invalid settings.
+Exit status: 0 done; 1 a connection failed or needs a person, or the provider or the table
+refused; 2 misuse, invalid settings or an unknown connection.
 `
 
 // exitError carries the process exit status for main. main prints Err (when not nil) and exits
@@ -99,17 +108,26 @@ func exitStatus(err error, stderr io.Writer) int {
 
 // command is a parsed command line.
 type command struct {
-	Name       string // "" (serve), "refresh", "status", "import", "help" or "version"
+	Name       string // "" (serve), "refresh", "status", "import", "invite", "remove", "rekey", "reader-url", "help" or "version"
 	Settings   string // --settings FILE; "" when not given
 	JSON       bool   // status --json
+	State      string // status --state STATE: only the accounts in that state
 	Connection string // import, invite, remove CONNECTION
 	Replace    bool   // import --replace
 	Label      string // invite, remove: CONNECTION LABEL
-	For        string // invite --for: validity, as given
+	For        string // invite, reader-url --for: validity, as given
 	Many       int    // invite --many N
 	Prefix     string // invite --prefix P
 	Keep       bool   // remove --keep-on-failure
+	// Valid is reader-url's --for, parsed; defaultReaderValidity when not given.
+	Valid time.Duration
 }
+
+// defaultReaderValidity is how long a reader URL is valid without --for.
+const defaultReaderValidity = 90 * 24 * time.Hour
+
+// maxValidity bounds --for: a URL that outlives the account key's rotation is useless.
+const maxValidity = 10 * 365 * 24 * time.Hour
 
 // parseArgs parses the arguments after the program name. Flags may come before or after the
 // subcommand, with one or two dashes, and take their value as "--settings FILE" or
@@ -149,7 +167,7 @@ func parseArgs(args []string) (command, error) {
 				return command{}, usagef("--settings needs a file: --settings local.settings.json")
 			}
 			c.Settings = value
-		case "for", "many", "prefix":
+		case "for", "many", "prefix", "state":
 			if !hasValue {
 				if i+1 >= len(args) {
 					return command{}, usagef("--%s needs a value", name)
@@ -165,6 +183,11 @@ func parseArgs(args []string) (command, error) {
 				c.For = value
 			case "prefix":
 				c.Prefix = value
+			case "state":
+				if _, err := statuspage.AccountState(value); err != nil {
+					return command{}, usagef("--state %s: want ok, retrying or needs_consent", quoteArg(value))
+				}
+				c.State = value
 			case "many":
 				n, err := strconv.Atoi(value)
 				if err != nil || n < 1 {
@@ -198,7 +221,7 @@ func parseArgs(args []string) (command, error) {
 	switch c.Name {
 	case "help":
 		return command{Name: "help"}, nil
-	case "", "refresh", "status", "version":
+	case "", "refresh", "status", "rekey", "version":
 		if len(positional) > 0 {
 			return command{}, usagef("%s takes no arguments; got %s", nameOrServe(c.Name), quoteArg(positional[0]))
 		}
@@ -229,17 +252,40 @@ func parseArgs(args []string) (command, error) {
 				return command{}, usagef("invite takes an account label or --many N, not both")
 			}
 		}
+	case "reader-url":
+		switch len(positional) {
+		case 0:
+			return command{}, usagef("reader-url needs the connection name: freshtoken reader-url CONNECTION [--for 90d]")
+		case 1:
+			c.Connection = positional[0]
+		default:
+			return command{}, usagef("reader-url takes one connection name; got %s more", quoteArg(positional[1]))
+		}
+		c.Valid = defaultReaderValidity
+		if c.For != "" {
+			d, err := parseValidity(c.For)
+			if err != nil {
+				return command{}, err
+			}
+			c.Valid = d
+		}
 	default:
 		return command{}, usagef("unknown subcommand %s", quoteArg(c.Name))
 	}
-	if (c.For != "" || c.Many > 0 || c.Prefix != "") && c.Name != "invite" {
-		return command{}, usagef("--for, --many and --prefix are flags of invite")
+	if c.For != "" && c.Name != "invite" && c.Name != "reader-url" {
+		return command{}, usagef("--for is a flag of invite and reader-url")
+	}
+	if (c.Many > 0 || c.Prefix != "") && c.Name != "invite" {
+		return command{}, usagef("--many and --prefix are flags of invite")
 	}
 	if c.Keep && c.Name != "remove" {
 		return command{}, usagef("--keep-on-failure is a flag of remove")
 	}
 	if c.JSON && c.Name != "status" {
 		return command{}, usagef("--json is a flag of status")
+	}
+	if c.State != "" && c.Name != "status" {
+		return command{}, usagef("--state is a flag of status")
 	}
 	if c.Replace && c.Name != "import" {
 		return command{}, usagef("--replace is a flag of import")
@@ -248,6 +294,34 @@ func parseArgs(args []string) (command, error) {
 		return command{}, usagef("version reads no settings")
 	}
 	return c, nil
+}
+
+// parseValidity parses --for: a whole number of days with a d suffix, optionally followed by a Go
+// duration (7d, 1d12h), or a Go duration (36h, 90m). It must be positive and at most ten years.
+// Its error is a *usageError.
+func parseValidity(v string) (time.Duration, error) {
+	bad := usagef("--for %s: want days or a duration, such as 90d, 36h or 1d12h", quoteArg(v))
+	var d time.Duration
+	rest := v
+	if i := strings.IndexByte(v, 'd'); i >= 0 {
+		days, err := strconv.Atoi(v[:i])
+		if err != nil || days < 0 || days > int(maxValidity/(24*time.Hour)) {
+			return 0, bad
+		}
+		d = time.Duration(days) * 24 * time.Hour
+		rest = v[i+1:]
+	}
+	if rest != "" {
+		e, err := time.ParseDuration(rest)
+		if err != nil || strings.HasPrefix(rest, "-") || strings.HasPrefix(rest, "+") {
+			return 0, bad
+		}
+		d += e
+	}
+	if d <= 0 || d > maxValidity {
+		return 0, usagef("--for %s: want more than 0 and at most 3650d", quoteArg(v))
+	}
+	return d, nil
 }
 
 func nameOrServe(name string) string {
@@ -284,14 +358,19 @@ type commands struct {
 	Serve func(ctx context.Context, inv invocation) error
 	// Refresh runs one pass over the due connections.
 	Refresh func(ctx context.Context, inv invocation) error
-	// Status prints the connections' states, as JSON when asJSON.
-	Status func(ctx context.Context, inv invocation, asJSON bool) error
+	// Status prints the connections' states, as JSON when asJSON, listing only the accounts in
+	// state ("" every account).
+	Status func(ctx context.Context, inv invocation, asJSON bool, state string) error
 	// Import stores a pair obtained from a refresh token that it reads with readRefreshToken.
 	Import func(ctx context.Context, inv invocation, connection string, replace bool) error
 	// Invite prints invitations (c.Connection, c.Label or c.Many and c.Prefix, c.For).
 	Invite func(ctx context.Context, inv invocation, c command) error
 	// Remove revokes and deletes an account (c.Connection, c.Label, c.Keep).
 	Remove func(ctx context.Context, inv invocation, c command) error
+	// Rekey re-encrypts every secret in the table under the first key.
+	Rekey func(ctx context.Context, inv invocation) error
+	// ReaderURL prints a SAS URL reading only connection's AccessToken row, valid for valid.
+	ReaderURL func(ctx context.Context, inv invocation, connection string, valid time.Duration) error
 }
 
 // dispatch parses args and runs the subcommand they name with the settings of the environment
@@ -334,13 +413,17 @@ func dispatch(ctx context.Context, args []string, environ func(string) string, s
 	case "refresh":
 		err = cmds.Refresh(ctx, inv)
 	case "status":
-		err = cmds.Status(ctx, inv, c.JSON)
+		err = cmds.Status(ctx, inv, c.JSON, c.State)
 	case "import":
 		err = cmds.Import(ctx, inv, c.Connection, c.Replace)
 	case "invite":
 		err = cmds.Invite(ctx, inv, c)
 	case "remove":
 		err = cmds.Remove(ctx, inv, c)
+	case "rekey":
+		err = cmds.Rekey(ctx, inv)
+	case "reader-url":
+		err = cmds.ReaderURL(ctx, inv, c.Connection, c.Valid)
 	}
 	var se *config.SettingsError
 	var ee *exitError

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/freshtoken/freshtoken/internal/config"
 )
@@ -27,6 +28,8 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"status"}, command{Name: "status"}},
 		{[]string{"status", "--json"}, command{Name: "status", JSON: true}},
 		{[]string{"-json", "status"}, command{Name: "status", JSON: true}},
+		{[]string{"status", "--state", "needs_consent", "--json"}, command{Name: "status", JSON: true, State: "needs_consent"}},
+		{[]string{"status", "--state=retrying"}, command{Name: "status", State: "retrying"}},
 		{[]string{"import", "strava"}, command{Name: "import", Connection: "strava"}},
 		{[]string{"import", "strava", "--replace"}, command{Name: "import", Connection: "strava", Replace: true}},
 		{[]string{"import", "--replace", "--settings", "x.json", "strava"}, command{Name: "import", Connection: "strava", Replace: true, Settings: "x.json"}},
@@ -42,6 +45,12 @@ func TestParseArgs(t *testing.T) {
 		{[]string{"--help"}, command{Name: "help"}},
 		{[]string{"status", "-h"}, command{Name: "help"}},
 		{[]string{"bogus", "--help"}, command{Name: "help"}},
+		{[]string{"rekey"}, command{Name: "rekey"}},
+		{[]string{"reader-url", "strava"}, command{Name: "reader-url", Connection: "strava", Valid: 90 * day}},
+		{[]string{"reader-url", "strava", "--for", "30d"}, command{Name: "reader-url", Connection: "strava", For: "30d", Valid: 30 * day}},
+		{[]string{"--for=36h", "reader-url", "strava"}, command{Name: "reader-url", Connection: "strava", For: "36h", Valid: 36 * time.Hour}},
+		{[]string{"reader-url", "strava", "--for", "1d12h30m"}, command{Name: "reader-url", Connection: "strava", For: "1d12h30m", Valid: 36*time.Hour + 30*time.Minute}},
+		{[]string{"reader-url", "strava", "--for", "3650d"}, command{Name: "reader-url", Connection: "strava", For: "3650d", Valid: 3650 * day}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -69,6 +78,10 @@ func TestParseArgsMisuse(t *testing.T) {
 		{[]string{"extra"}, `unknown subcommand "extra"`},
 		{[]string{"status", "--json=true"}, "--json takes no value"},
 		{[]string{"refresh", "--json"}, "--json is a flag of status"},
+		{[]string{"status", "--state", "bogus"}, "--state \"bogus\": want ok, retrying or needs_consent"},
+		{[]string{"status", "--state", "not_connected"}, "want ok, retrying or needs_consent"},
+		{[]string{"status", "--state"}, "--state needs a value"},
+		{[]string{"refresh", "--state", "ok"}, "--state is a flag of status"},
 		{[]string{"status", "--replace"}, "--replace is a flag of import"},
 		{[]string{"import"}, "import needs the connection name"},
 		{[]string{"import", "strava", secret}, "never from an argument"},
@@ -78,6 +91,18 @@ func TestParseArgsMisuse(t *testing.T) {
 		{[]string{"--settings="}, "--settings needs a file"},
 		{[]string{"--settings", "a", "--settings", "b"}, "--settings given twice"},
 		{[]string{"version", "--settings", "a"}, "version reads no settings"},
+		{[]string{"rekey", "now"}, `rekey takes no arguments; got "now"`},
+		{[]string{"rekey", "--for", "1d"}, "--for is a flag of invite and reader-url"},
+		{[]string{"reader-url"}, "reader-url needs the connection name"},
+		{[]string{"reader-url", "a", "b"}, `reader-url takes one connection name; got "b" more`},
+		{[]string{"reader-url", "a", "--for"}, "--for needs a value"},
+		{[]string{"reader-url", "a", "--for", "soon"}, `--for "soon": want days or a duration, such as 90d`},
+		{[]string{"reader-url", "a", "--for", "0s"}, "want more than 0"},
+		{[]string{"reader-url", "a", "--for", "-5d"}, "want days or a duration"},
+		{[]string{"reader-url", "a", "--for", "d"}, "want days or a duration"},
+		{[]string{"reader-url", "a", "--for", "1d-1h"}, "want days or a duration"},
+		{[]string{"reader-url", "a", "--for", "3651d"}, "want days or a duration"},
+		{[]string{"reader-url", "a", "--for", "87601h"}, "at most 3650d"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -103,6 +128,7 @@ type calls struct {
 	asJSON     bool
 	connection string
 	replace    bool
+	valid      time.Duration
 }
 
 func fakeCommands(c *calls, result error) commands {
@@ -115,7 +141,7 @@ func fakeCommands(c *calls, result error) commands {
 			c.name, c.getenv = "refresh", inv.Getenv
 			return result
 		},
-		Status: func(_ context.Context, inv invocation, asJSON bool) error {
+		Status: func(_ context.Context, inv invocation, asJSON bool, _ string) error {
 			c.name, c.getenv, c.asJSON = "status", inv.Getenv, asJSON
 			return result
 		},
@@ -123,8 +149,18 @@ func fakeCommands(c *calls, result error) commands {
 			c.name, c.getenv, c.connection, c.replace = "import", inv.Getenv, connection, replace
 			return result
 		},
+		Rekey: func(_ context.Context, inv invocation) error {
+			c.name, c.getenv = "rekey", inv.Getenv
+			return result
+		},
+		ReaderURL: func(_ context.Context, inv invocation, connection string, valid time.Duration) error {
+			c.name, c.getenv, c.connection, c.valid = "reader-url", inv.Getenv, connection, valid
+			return result
+		},
 	}
 }
+
+const day = 24 * time.Hour
 
 func TestDispatch(t *testing.T) {
 	dir := t.TempDir()
@@ -161,6 +197,10 @@ func TestDispatch(t *testing.T) {
 		{"refresh on invalid settings", []string{"refresh"}, settingsErr, "refresh", 2, "", "OAUTH_CONNECTIONS: missing"},
 		{"status", []string{"status", "--json"}, nil, "status", 0, "", ""},
 		{"import refused", []string{"import", "strava"}, errors.New("the provider refused the refresh token"), "import", 1, "", "provider refused"},
+		{"rekey with failures", []string{"rekey"}, &exitError{Code: exitFailed, Err: errors.New("2 of 5 rows are not under key k2")}, "rekey", 1, "", "2 of 5 rows"},
+		{"rekey on invalid settings", []string{"rekey"}, settingsErr, "rekey", 2, "", "OAUTH_CONNECTIONS: missing"},
+		{"reader-url", []string{"reader-url", "strava", "--for", "7d"}, nil, "reader-url", 0, "", ""},
+		{"reader-url of an unknown connection", []string{"reader-url", "nope"}, &exitError{Code: exitUsage, Err: errors.New(`unknown connection "nope"`)}, "reader-url", 2, "", "unknown connection"},
 		{"help", []string{"help"}, nil, "", 0, "Usage:", ""},
 		{"misuse", []string{"frobnicate"}, nil, "", 2, "", "Usage:"},
 		{"missing settings file", []string{"refresh", "--settings", filepath.Join(dir, "nope.json")}, nil, "", 2, "", "nope.json"},
@@ -304,5 +344,18 @@ func TestExitStatus(t *testing.T) {
 				t.Errorf("stderr %q; want it to start with %q", stderr.String(), tt.wantStderr)
 			}
 		})
+	}
+}
+
+func TestDispatchReaderURL(t *testing.T) {
+	var c calls
+	var stdout, stderr bytes.Buffer
+	err := dispatch(context.Background(), []string{"reader-url", "strava", "--for", "7d"}, func(string) string { return "" },
+		strings.NewReader(""), &stdout, &stderr, fakeCommands(&c, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.name != "reader-url" || c.connection != "strava" || c.valid != 7*day {
+		t.Errorf("called %q for %q valid %v; want reader-url for strava valid 7 days", c.name, c.connection, c.valid)
 	}
 }

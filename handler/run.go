@@ -16,30 +16,51 @@ import (
 	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/schedule"
 	"github.com/freshtoken/freshtoken/internal/server"
+	"github.com/rs/zerolog"
 )
 
-// run reads the settings, builds the handler and serves until ctx ends (SIGTERM), then drains
-// in-flight work. It returns an error only when the handler cannot start or serve.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && (args[0] == "invite" || args[0] == "remove") {
-		return accountCommands(ctx, args, getenv, stdout, stderr)
-	}
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments %q: freshtoken is configured by environment settings only", args)
-	}
-	cfg, warnings, err := config.Load(getenv)
+// run runs the command line args (without the program name) with the settings getenv reads and
+// the standard streams. Without a subcommand it builds the handler and serves until ctx ends
+// (SIGTERM), then drains in-flight work. The result goes to exitStatus.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return dispatch(ctx, args, getenv, stdin, stdout, stderr, commands{
+		Serve:     serveCommand,
+		Refresh:   refreshCommand,
+		Status:    statusCommand,
+		Import:    importCommand,
+		Invite:    inviteCommand,
+		Remove:    removeCommand,
+		Rekey:     rekeyCommand,
+		ReaderURL: readerURLCommand,
+	})
+}
+
+// serveCommand is freshtoken without a subcommand: the custom handler, or standalone. Its logs
+// go to stdout, warnings and errors to stderr, as the Functions host reads them.
+func serveCommand(ctx context.Context, inv invocation) error {
+	cfg, log, err := loadSettings(inv, inv.Stdout)
 	if err != nil {
 		return err
-	}
-	log := logging.New(cfg.LogLevel, cfg.LogFormat, stdout, stderr)
-	for _, w := range warnings {
-		log.Warn().Msg(w)
 	}
 	a, err := build(cfg, log)
 	if err != nil {
 		return err
 	}
 	return a.serve(ctx)
+}
+
+// loadSettings reads and checks the settings and makes the logger: information to info,
+// warnings and errors to inv.Stderr. Warnings of the settings are logged.
+func loadSettings(inv invocation, info io.Writer) (config.Config, zerolog.Logger, error) {
+	cfg, warnings, err := config.Load(inv.Getenv)
+	if err != nil {
+		return config.Config{}, zerolog.Nop(), err
+	}
+	log := logging.New(cfg.LogLevel, cfg.LogFormat, info, inv.Stderr)
+	for _, w := range warnings {
+		log.Warn().Msg(w)
+	}
+	return cfg, log, nil
 }
 
 // serve listens in the mode the settings choose, runs the schedule when standalone, and shuts

@@ -105,7 +105,7 @@ func mustRun(t *testing.T, env map[string]string) *running {
 	logs := &lineBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		err := run(ctx, nil, func(k string) string { return env[k] }, pw, pw)
+		err := run(ctx, nil, func(k string) string { return env[k] }, nil, pw, pw)
 		pw.CloseWithError(io.EOF)
 		done <- err
 	}()

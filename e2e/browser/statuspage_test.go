@@ -1,5 +1,3 @@
-// Package browser tests pages in a real browser: Debian's chromium, headless, driven by
-// chromedp.
 package browser
 
 import (
@@ -8,7 +6,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,63 +18,6 @@ import (
 	"github.com/freshtoken/freshtoken/internal/statuspage"
 	"github.com/freshtoken/freshtoken/internal/store"
 )
-
-// chromium finds the browser: $CHROMIUM, else Debian's.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "chromium"} {
-		if p == "" {
-			continue
-		}
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed (apt-get install -y chromium)")
-	}
-	t.Skip("chromium is not installed (apt-get install -y chromium)")
-	return ""
-}
-
-// newBrowser starts a headless chromium with a fresh profile and returns a tab's context.
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
-		chromedp.WindowSize(1100, 1400),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelTab(); cancelAlloc() })
-	// The first call starts the browser and binds its life to ctx: no timeout on it.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(cancel)
-	return tctx
-}
-
-// text is the visible text of the first element matching a CSS selector.
-func text(ctx context.Context, t *testing.T, sel string) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("text of %s: %v", sel, err)
-	}
-	return strings.TrimSpace(s)
-}
 
 type lister map[string]*store.Record
 
@@ -141,7 +81,7 @@ func newApp(t *testing.T, now time.Time) *app {
 func TestStatusPageInBrowser(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	a := newApp(t, now)
-	ctx := newBrowser(t)
+	ctx := New(t, 60*time.Second)
 	pageURL := a.srv.URL + "/api/authorize/?code=" + url.QueryEscape(functionKey)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(pageURL), chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
@@ -149,9 +89,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 	labels := map[string]string{}
 	for _, s := range []string{"ok", "retrying", "needs_consent", "not_connected"} {
-		labels[s] = text(ctx, t, `[data-state="`+s+`"]`)
+		labels[s] = Text(ctx, t, `[data-state="`+s+`"]`)
 	}
-	summary := text(ctx, t, ".summary")
+	summary := Text(ctx, t, ".summary")
 	// The inline style applies (the CSP allows it by its hash): the button is blue.
 	buttonBG, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector('a.button')).backgroundColor`))
 	if err != nil {
@@ -185,7 +125,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("follow Reconnect: %v", err)
 	}
-	heading := text(ctx, t, "#consent")
+	heading := Text(ctx, t, "#consent")
 	location, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +148,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 func TestStatusPageWithoutJavaScript(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	a := newApp(t, now)
-	ctx := newBrowser(t)
+	ctx := New(t, 60*time.Second)
 	noScript := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
 		return err
@@ -220,11 +160,11 @@ func TestStatusPageWithoutJavaScript(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browse with scripts off: %v", err)
 	}
-	label := text(ctx, t, `[data-state="not_connected"]`)
+	label := Text(ctx, t, `[data-state="not_connected"]`)
 	if err := chromedp.Do(ctx, chromedp.Click(`//a[normalize-space(.)="Connect spotify"]`), chromedp.WaitVisible(chromedp.CSS("#consent"))); err != nil {
 		t.Fatalf("follow Connect with scripts off: %v", err)
 	}
-	heading := text(ctx, t, "#consent")
+	heading := Text(ctx, t, "#consent")
 	if !strings.HasSuffix(label, "Not connected") || heading != "Consent for spotify" {
 		t.Errorf("got label %q and heading %q; want Not connected, then Consent for spotify", label, heading)
 	}

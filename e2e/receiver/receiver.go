@@ -152,6 +152,19 @@ func (s *SMTP) Next(timeout time.Duration) (Mail, error) {
 	}
 }
 
+// Pending returns the mails received and not yet taken, without waiting.
+func (s *SMTP) Pending() []Mail {
+	var ms []Mail
+	for {
+		select {
+		case m := <-s.mails:
+			ms = append(ms, m)
+		default:
+			return ms
+		}
+	}
+}
+
 // Close stops the server.
 func (s *SMTP) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -25,7 +25,6 @@ import (
 	"github.com/freshtoken/freshtoken/internal/human"
 	"github.com/freshtoken/freshtoken/internal/invite"
 	"github.com/freshtoken/freshtoken/internal/notify"
-	"github.com/freshtoken/freshtoken/internal/provider"
 	"github.com/freshtoken/freshtoken/internal/redact"
 	"github.com/freshtoken/freshtoken/internal/seal"
 	"github.com/freshtoken/freshtoken/internal/store"
@@ -426,34 +425,11 @@ func (h *Handler) checkAccount(ctx context.Context, c *connection.Connection, a 
 // save stores the first pair and a fresh status in one transaction, after comparing the granted
 // scopes with the ones asked for. redirectScope is the scope the redirect reported (Strava).
 func (h *Handler) save(ctx context.Context, c *connection.Connection, prev *store.Record, tok *tokenclient.Token, redirectScope, inviteID string) (store.Tokens, store.Status, []string, error) {
-	granted := tok.Scope
-	if len(granted) == 0 {
-		// Strava reports the accepted scopes on the redirect instead.
-		granted = provider.SplitScopes(redirectScope)
-	}
-	if len(granted) == 0 {
-		// RFC 6749 5.1: no scope in the answer means the requested scope was granted.
-		granted = c.Scopes
-	}
-	missing := missingScopes(c.Scopes, granted)
-	t := connection.Tokens(nil, tok)
-	t.Scope = strings.Join(granted, " ")
-	now := h.now()
-	st := store.Status{
-		State:         store.StateOK,
-		Provider:      c.Preset.Name,
-		AccountID:     tok.AccountID,
-		GrantedScopes: t.Scope,
-		MissingScopes: strings.Join(missing, " "),
-		ConnectedAt:   now,
-		LastSuccess:   now,
-	}
+	t, st, missing := c.NewPair(prev, tok, redirectScope, h.now())
 	if prev != nil {
-		st.Generation = prev.Status.Generation
 		// What was last notified survives a reconnect, so that "recovered" follows a reported failure.
 		st = notify.Carry(prev.Status, st)
 	}
-	st.Generation++
 	if inviteID != "" {
 		if err := h.saveInvited(ctx, c, t, st, inviteID); err != nil {
 			return store.Tokens{}, store.Status{}, nil, err
@@ -527,27 +503,6 @@ func exchangeError(c *connection.Connection, err error, verifier string) *pageEr
 		}
 	}
 	return pe
-}
-
-// missingScopes lists the scopes of want that granted lacks, in want's order.
-func missingScopes(want, granted []string) []string {
-	have := make(map[string]bool, len(granted))
-	for _, s := range granted {
-		have[s] = true
-	}
-	var missing []string
-	for _, s := range want {
-		if !have[s] && !have[scopeAliases[s]] {
-			missing = append(missing, s)
-		}
-	}
-	return missing
-}
-
-// scopeAliases are the long forms Google reports for scopes asked for by their short names.
-var scopeAliases = map[string]string{
-	"email":   "https://www.googleapis.com/auth/userinfo.email",
-	"profile": "https://www.googleapis.com/auth/userinfo.profile",
 }
 
 func (h *Handler) newState() (string, error) {

@@ -26,9 +26,12 @@ type Target struct {
 // never a failure message: those quote providers, and a notification must carry no token,
 // code, secret or raw provider body.
 func Compose(ev Event, t Target, failingSince, deadline, now time.Time) Message {
-	open := "Open " + t.AuthorizeURL + " to connect it again."
+	// The Authorize function asks for its key, which a message must not carry: say how to add it,
+	// or the link answers 401.
+	link := t.AuthorizeURL + " (add ?code= and the Authorize function's key)"
+	open := "Open " + link + " to connect it again."
 	if t.Hint != "" {
-		open = "Open " + t.AuthorizeURL + " to connect it again (" + t.Hint + ")."
+		open = "Open " + link + " to connect it again (" + t.Hint + ")."
 	}
 	switch ev.Kind {
 	case NeedsConsent:
@@ -42,18 +45,18 @@ func Compose(ev Event, t Target, failingSince, deadline, now time.Time) Message 
 		return Message{
 			Title: "freshtoken: " + t.Name + " is failing",
 			Body: fmt.Sprintf("Refreshing %s has failed since %s (%s); freshtoken keeps retrying and the stored tokens are intact. "+
-				"If it does not recover, check the provider and its settings, or open %s to connect it again.", t.Name, stamp(failingSince), human.Duration(now.Sub(failingSince)), t.AuthorizeURL),
+				"If it does not recover, check the provider and its settings, or open %s to connect it again.", t.Name, stamp(failingSince), human.Duration(now.Sub(failingSince)), link),
 		}
 	case DeadlineSoon:
 		return Message{
 			Title: "freshtoken: " + t.Name + " must be reconnected by " + deadline.UTC().Format("2006-01-02"),
 			Body: fmt.Sprintf("The refresh token of %s reaches its known deadline at %s (in %s). Open %s before then to connect it again.",
-				t.Name, stamp(deadline), human.Duration(deadline.Sub(now)), t.AuthorizeURL),
+				t.Name, stamp(deadline), human.Duration(deadline.Sub(now)), link),
 		}
 	case Recovered:
 		return Message{Title: "freshtoken: " + t.Name + " recovered", Body: t.Name + " refreshes again; nothing needs to be done."}
 	}
-	return Message{Title: "freshtoken: " + t.Name, Body: "Open " + t.AuthorizeURL + " to check it."}
+	return Message{Title: "freshtoken: " + t.Name, Body: "Open " + link + " to check it."}
 }
 
 func needsConsentText(r Reason, name string, deadline time.Time) string {

@@ -153,19 +153,21 @@ func TestNotifierSend(t *testing.T) {
 
 func TestCompose(t *testing.T) {
 	tg := Target{Name: "strava", AuthorizeURL: "https://ft.example.com/api/authorize/strava"}
+	// The link needs the function key, which a message must not carry: it says how to add it.
+	const keyNote = "(add ?code= and the Authorize function's key)"
 	deadline := t0.Add(13 * 24 * time.Hour)
 	tests := []struct {
 		ev        Event
 		wantTitle string
 		wantBody  []string
 	}{
-		{Event{NeedsConsent, Revoked}, "freshtoken: strava needs consent", []string{"revoked", tg.AuthorizeURL}},
-		{Event{NeedsConsent, LostInFlight}, "freshtoken: strava needs consent", []string{"lost in flight", tg.AuthorizeURL}},
-		{Event{NeedsConsent, Gone}, "freshtoken: strava needs consent", []string{"shut down", tg.AuthorizeURL}},
-		{Event{NeedsConsent, DeadlinePassed}, "freshtoken: strava needs consent", []string{"passed its known deadline 2026-12-14 12:00 UTC", tg.AuthorizeURL}},
-		{Event{Reminder, Revoked}, "freshtoken: strava still needs consent", []string{"since 2026-12-01 09:00 UTC", tg.AuthorizeURL}},
-		{Event{Kind: Failing}, "freshtoken: strava is failing", []string{"since 2026-12-01 09:00 UTC (3 hours)", "tokens are intact", tg.AuthorizeURL}},
-		{Event{Kind: DeadlineSoon}, "freshtoken: strava must be reconnected by 2026-12-14", []string{"in 13 days", tg.AuthorizeURL}},
+		{Event{NeedsConsent, Revoked}, "freshtoken: strava needs consent", []string{"revoked", tg.AuthorizeURL, keyNote}},
+		{Event{NeedsConsent, LostInFlight}, "freshtoken: strava needs consent", []string{"lost in flight", tg.AuthorizeURL, keyNote}},
+		{Event{NeedsConsent, Gone}, "freshtoken: strava needs consent", []string{"shut down", tg.AuthorizeURL, keyNote}},
+		{Event{NeedsConsent, DeadlinePassed}, "freshtoken: strava needs consent", []string{"passed its known deadline 2026-12-14 12:00 UTC", tg.AuthorizeURL, keyNote}},
+		{Event{Reminder, Revoked}, "freshtoken: strava still needs consent", []string{"since 2026-12-01 09:00 UTC", tg.AuthorizeURL, keyNote}},
+		{Event{Kind: Failing}, "freshtoken: strava is failing", []string{"since 2026-12-01 09:00 UTC (3 hours)", "tokens are intact", tg.AuthorizeURL, keyNote}},
+		{Event{Kind: DeadlineSoon}, "freshtoken: strava must be reconnected by 2026-12-14", []string{"in 13 days", tg.AuthorizeURL, keyNote}},
 		{Event{Kind: Recovered}, "freshtoken: strava recovered", []string{"refreshes again"}},
 	}
 	for _, tt := range tests {

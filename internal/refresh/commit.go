@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/freshtoken/freshtoken/internal/redact"
@@ -117,4 +118,20 @@ func (r *Refresher) flushPending(ctx context.Context) {
 		delete(r.pending, name)
 		r.mu.Unlock()
 	}
+}
+
+// Flush writes the pairs earlier passes could not store, as the next Run would first, and
+// returns the names of the connections whose pair is still held in memory only, sorted. A
+// process that exits after one pass calls it until it returns none (or gives up): nothing else
+// would ever write those pairs.
+func (r *Refresher) Flush(ctx context.Context) []string {
+	r.flushPending(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	names := make([]string, 0, len(r.pending))
+	for name := range r.pending {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
 }

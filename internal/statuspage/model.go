@@ -44,6 +44,9 @@ type Connection struct {
 	Provider string // the preset's name
 	// AuthorizeURL opens the consent flow (PUBLIC_BASE_URL/api/authorize/<name>), without key.
 	AuthorizeURL string
+	// Many: the connection holds many accounts (OAUTH_<NAME>_ACCOUNTS=many), each shown under it
+	// (see BuildQuery).
+	Many bool
 }
 
 // Lister reads every connection in one query (a *store.Store).
@@ -77,6 +80,8 @@ type Status struct {
 	MissingScopes        []string `json:"missingScopes"`
 
 	AuthorizeURL string `json:"-"`
+	// Accounts is set for a many-account connection: its counts and a page of its accounts.
+	Accounts *Accounts `json:"-"`
 }
 
 // Time is a time that marshals as RFC 3339 in UTC, and as null when zero.
@@ -107,8 +112,15 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 // maxMessage bounds a failure message as shown.
 const maxMessage = 300
 
-// Build reads the table once and returns the model of conns at now.
+// Build is BuildQuery of the zero Query: every connection, each many-account connection with its
+// counts and first page of accounts. Without many-account connections it reads the table once.
 func Build(ctx context.Context, l Lister, conns []Connection, now time.Time) (Model, error) {
+	return BuildQuery(ctx, l, conns, Query{}, now)
+}
+
+// buildList reads the table once (List) and returns the model of conns, none of which holds many
+// accounts.
+func buildList(ctx context.Context, l Lister, conns []Connection, now time.Time) (Model, error) {
 	recs, err := l.List(ctx)
 	if err != nil {
 		return Model{}, fmt.Errorf("status: read the token table: %w", err)

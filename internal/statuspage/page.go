@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -29,7 +30,10 @@ type Options struct {
 }
 
 // Handler serves the status page: HTML, or JSON when the request sends
-// Accept: application/json or ?format=json. It reads the table once per request. Every
+// Accept: application/json or ?format=json. The query parameters connection, state,
+// continuation and prev (the HTML's trail of earlier pages) select what it shows (see
+// ParseQuery); a bad one is answered 400, an unknown connection 404. It reads the table once per
+// request without many-account connections, and a few times with them (see BuildQuery). Every
 // answer is sent with a Content-Security-Policy that forbids framing and outside sources,
 // Cache-Control: no-store and Referrer-Policy: no-referrer. The caller checks the function
 // key before calling it (the Functions host does, with authLevel function).
@@ -69,8 +73,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := contextWithTimeout(r, h.o.Timeout)
 	defer cancel()
-	m, err := Build(ctx, h.o.Store, h.o.Connections, h.o.Now())
-	if err != nil {
+	q, err := ParseQuery(r.URL.Query())
+	if err == nil {
+		err = checkTrail(r.URL.Query().Get("prev"), q)
+	}
+	var m Model
+	if err == nil {
+		m, err = BuildQuery(ctx, h.o.Store, h.o.Connections, q, h.o.Now())
+	}
+	switch {
+	case errors.Is(err, ErrBadQuery):
+		h.fail(w, wantJSON, http.StatusBadRequest, queryMessage(err))
+		return
+	case errors.Is(err, ErrUnknownConnection):
+		h.fail(w, wantJSON, http.StatusNotFound, "No connection of that name is configured.")
+		return
+	case err != nil:
 		h.o.Log.Error().Str("error", redact.String(err.Error(), 300)).Msg("status page: the token table could not be read")
 		h.fail(w, wantJSON, http.StatusServiceUnavailable, "The token table could not be read. Try again in a minute.")
 		return
@@ -80,7 +98,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var b bytes.Buffer
-	if err := pageTemplate.Execute(&b, h.view(m, FunctionKey(r))); err != nil {
+	if err := pageTemplate.Execute(&b, h.view(m, FunctionKey(r), q, r.URL.Query().Get("prev"))); err != nil {
 		h.o.Log.Error().Str("error", err.Error()).Msg("status page: render")
 		h.fail(w, false, http.StatusInternalServerError, "The page could not be rendered.")
 		return
@@ -170,6 +188,8 @@ type view struct {
 	Generated   string
 	Summary     string
 	Connections []connView
+	// AllURL links back to every connection when the page shows one.
+	AllURL string
 }
 
 type connView struct {
@@ -178,6 +198,9 @@ type connView struct {
 	Expires, Success, Failure      timeView
 	Next, Deadline                 timeView
 	Button, ButtonURL              string
+	// Account: an account listed under its connection; Many: a many-account connection.
+	Account bool
+	Many    *manyView
 }
 
 type timeView struct {
@@ -186,7 +209,7 @@ type timeView struct {
 	Relative string
 }
 
-func (h *Handler) view(m Model, key string) view {
+func (h *Handler) view(m Model, key string, q Query, prev string) view {
 	now := m.GeneratedAt
 	v := view{CSS: template.CSS(pageCSS), Generated: stamp(now)}
 	counts := m.Counts()
@@ -205,21 +228,37 @@ func (h *Handler) view(m Model, key string) view {
 		v.Summary += ": " + strings.Join(parts, ", ")
 	}
 	for _, s := range m.Connections {
-		c := connView{Status: s, StateWords: s.State.Words(), StateClass: strings.ReplaceAll(string(s.State), "_", "-")}
-		c.Symbol = map[State]string{OK: "✓", Retrying: "↻", NeedsConsent: "!", NotConnected: "–"}[s.State]
-		c.Expires = tv(s.AccessTokenExpiresAt, now)
-		c.Success = tv(s.LastSuccess, now)
-		c.Failure = tv(s.LastFailure, now)
-		c.Next = tv(s.NextAttempt, now)
-		c.Deadline = tv(s.RefreshDeadline, now)
-		c.Button = "Reconnect"
-		if s.State == NotConnected {
-			c.Button = "Connect"
+		c := h.connView(s, key, now)
+		if s.Accounts != nil {
+			c.Button, c.ButtonURL = "", ""
+			c.Many = h.manyView(s, key, prev, func(a Status) connView {
+				v := h.connView(a, key, now)
+				v.Account = true
+				return v
+			})
 		}
-		c.ButtonURL = withKey(s.AuthorizeURL, key)
 		v.Connections = append(v.Connections, c)
 	}
+	if q.Connection != "" {
+		v.AllURL = withKey("?", key)
+	}
 	return v
+}
+
+func (h *Handler) connView(s Status, key string, now time.Time) connView {
+	c := connView{Status: s, StateWords: s.State.Words(), StateClass: strings.ReplaceAll(string(s.State), "_", "-")}
+	c.Symbol = map[State]string{OK: "✓", Retrying: "↻", NeedsConsent: "!", NotConnected: "–"}[s.State]
+	c.Expires = tv(s.AccessTokenExpiresAt, now)
+	c.Success = tv(s.LastSuccess, now)
+	c.Failure = tv(s.LastFailure, now)
+	c.Next = tv(s.NextAttempt, now)
+	c.Deadline = tv(s.RefreshDeadline, now)
+	c.Button = "Reconnect"
+	if s.State == NotConnected {
+		c.Button = "Connect"
+	}
+	c.ButtonURL = withKey(s.AuthorizeURL, key)
+	return c
 }
 
 func tv(t Time, now time.Time) timeView {

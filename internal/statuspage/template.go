@@ -35,6 +35,11 @@ dt { font-weight: 600; } dd { margin: 0; overflow-wrap: anywhere; }
 .rel { color: var(--none); }
 .conn > p:last-child { margin-bottom: 0; }
 .action { margin: .75rem 0 0; font-weight: 600; }
+.account { margin: .75rem 0 .75rem 1.5rem; }
+h3 { font-size: 1.1rem; margin: 0; }
+.filters a, .pager a { margin-right: .5rem; }
+.filters a[aria-current] { font-weight: 700; }
+.pager { margin: 1rem 0 0; }
 footer { color: var(--none); font-size: .875rem; margin-top: 2rem; }
 `
 
@@ -51,14 +56,31 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <main>
 <h1>freshtoken connections</h1>
 <p class="summary">{{.Summary}}</p>
-{{range .Connections}}
-<section class="conn {{.StateClass}}" aria-labelledby="conn-{{.Name}}">
+{{if .AllURL}}<p><a href="{{.AllURL}}">All connections</a></p>{{end}}
+{{range .Connections}}{{template "conn" .}}
+{{else}}
+<p>No connection is configured. Set OAUTH_CONNECTIONS and the settings of each connection.</p>
+{{end}}
+</main>
+<footer>Shown at {{.Generated}}. This page holds no token; its Connect and Reconnect links carry the function key it was opened with.</footer>
+</body>
+</html>
+{{define "time"}}<time datetime="{{.ISO}}">{{.At}}</time> <span class="rel">({{.Relative}})</span>{{end}}
+{{define "conn"}}
+<section class="conn {{.StateClass}}{{if .Account}} account{{end}}" aria-labelledby="conn-{{.Name}}"{{if .Many}} data-many="true"{{end}}>
 <div class="head">
-<h2 id="conn-{{.Name}}">{{.Name}}</h2>
+{{if .Account}}<h3 id="conn-{{.Name}}">{{.Name}}</h3>{{else}}<h2 id="conn-{{.Name}}">{{.Name}}</h2>{{end}}
 <span class="provider">{{.Provider}}</span>
 <span class="state {{.StateClass}}" data-state="{{.State}}"><span aria-hidden="true">{{.Symbol}} </span>{{.StateWords}}</span>
 {{if .ButtonURL}}<a class="button" href="{{.ButtonURL}}" rel="noreferrer">{{.Button}} {{.Name}}</a>{{end}}
 </div>
+{{with .Many}}
+<p class="counts" data-counts>{{.Summary}}</p>
+<nav class="filters" aria-label="Filter accounts by state">{{range $i, $f := .Filters}}{{if $i}} · {{end}}<a href="{{$f.URL}}"{{if $f.Current}} aria-current="page"{{end}}>{{$f.Label}}</a>{{end}}</nav>
+{{if .Empty}}<p class="empty">{{.Empty}}</p>{{end}}
+{{range .Accounts}}{{template "conn" .}}{{end}}
+{{if or .First .Next}}<nav class="pager" aria-label="Pages of accounts">{{if .First}}<a href="{{.First}}" rel="first">First page</a> <a href="{{.Prev}}" rel="prev">Previous page</a>{{end}} {{if .Next}}<a href="{{.Next}}" rel="next">Next page</a>{{end}}</nav>{{end}}
+{{else}}
 {{if eq .State "not_connected"}}<p>Not connected yet: use Connect to give consent.</p>{{else}}
 {{if eq .State "needs_consent"}}<p class="action">Refreshing has stopped: use Reconnect to give consent again.</p>{{end}}
 {{if .Warning}}<p class="warning"><strong>Warning:</strong> {{.Warning}}</p>{{end}}
@@ -73,15 +95,9 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 {{if .MissingScopes}}<dt>Scopes not granted</dt><dd>{{range $i, $s := .MissingScopes}}{{if $i}}, {{end}}<code>{{$s}}</code>{{end}}</dd>{{end}}
 </dl>
 {{end}}
-</section>
-{{else}}
-<p>No connection is configured. Set OAUTH_CONNECTIONS and the settings of each connection.</p>
 {{end}}
-</main>
-<footer>Shown at {{.Generated}}. This page holds no token; its Connect and Reconnect links carry the function key it was opened with.</footer>
-</body>
-</html>
-{{define "time"}}<time datetime="{{.ISO}}">{{.At}}</time> <span class="rel">({{.Relative}})</span>{{end}}
+</section>
+{{end}}
 `))
 
 var errorTemplate = template.Must(template.New("error").Parse(`<!doctype html>

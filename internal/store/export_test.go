@@ -95,3 +95,6 @@ func (s *Store) SetRawSecret(ctx context.Context, name, rowKey, value string) er
 	}
 	return nil
 }
+
+// AccountRange exposes accountRange to the tests.
+func AccountRange(name string) (lo, hi string) { return accountRange(name) }

@@ -25,3 +25,19 @@ func (l *Lazy) Remove(ctx context.Context, r *Record) (int, error) {
 	}
 	return s.Remove(ctx, r)
 }
+
+func (l *Lazy) Accounts(ctx context.Context, name string, o PageOptions) (AccountsPage, error) {
+	s, err := l.Open(ctx)
+	if err != nil {
+		return AccountsPage{}, err
+	}
+	return s.Accounts(ctx, name, o)
+}
+
+func (l *Lazy) AccountCounts(ctx context.Context, name string) (map[State]int, error) {
+	s, err := l.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.AccountCounts(ctx, name)
+}

@@ -37,7 +37,7 @@ type Store interface {
 // names refused; and, for stores that implement KeyedStore, the sealing of secrets at rest
 // (store.Options.Keys). Each subtest calls open once and may run in parallel with the others.
 func RunContract(t *testing.T, open func(t *testing.T) Store) {
-	for _, tc := range append(contractTests, accountContractTests...) {
+	for _, tc := range append(append(contractTests, accountContractTests...), pageContractTests...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, open(t))
