@@ -1,6 +1,7 @@
-// Package refresh runs one RefreshTimer pass: it reads every connection with one table query,
-// refreshes those whose access token is due, and stores each new pair with the status beside
-// it. A lease written conditionally on the Status row's ETag before the provider is called makes
+// Package refresh runs one RefreshTimer pass: it reads the connections and the accounts that may
+// need it with a few paged queries (see Scanner for which rows an idle pass reads), refreshes
+// those whose access token is due, at most Concurrency at once and within each provider app's
+// rate limits, and stores each new pair with the status beside it. A lease written conditionally on the Status row's ETag before the provider is called makes
 // sure two passes (two processes, a manual run beside the schedule, a retry) never send the same
 // refresh token twice.
 //
