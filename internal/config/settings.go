@@ -2,8 +2,8 @@ package config
 
 import (
 	"strings"
-	"time"
 
+	"github.com/freshtoken/freshtoken/internal/notify"
 	"github.com/freshtoken/freshtoken/internal/refresh"
 	"github.com/freshtoken/freshtoken/internal/store"
 	"github.com/freshtoken/freshtoken/internal/tokenclient"
@@ -63,8 +63,8 @@ const (
 	defaultLogFormat      = "json"
 	defaultTokenTimeout   = tokenclient.DefaultTimeout
 	defaultLease          = refresh.DefaultLease
-	defaultNotifyAfter    = time.Hour
-	defaultNotifyReminder = 24 * time.Hour
+	defaultNotifyAfter    = notify.DefaultAfter
+	defaultNotifyReminder = notify.DefaultReminder
 	DefaultConcurrency    = refresh.DefaultConcurrency
 	MaxConcurrency        = 256
 )
