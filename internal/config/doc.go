@@ -50,7 +50,7 @@
 //	TOKEN_REQUEST_TIMEOUT          timeout of one token request, default 30s
 //	REFRESH_LEASE                  how long a pass holds a connection it refreshes, default 3m;
 //	                               more than twice TOKEN_REQUEST_TIMEOUT
-//	REFRESH_CONCURRENCY            refreshes a pass runs at once, 1 to 256, default 32
+//	REFRESH_CONCURRENCY            refreshes a pass runs at once, 1 to 256, default 24
 //	LOG_LEVEL                      trace, debug, info (default), warn, error, fatal, panic, disabled
 //	LOG_FORMAT                     json (default) or console
 //	FUNCTIONS_CUSTOMHANDLER_PORT   set by the Functions host; unset means standalone

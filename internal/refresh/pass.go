@@ -27,9 +27,11 @@ import (
 // so selected: "due" is an access token expiring within the margin; needs_consent, retrying,
 // leased and in-flight are Status states; a deadline warning is Status.RefreshDeadline. A
 // partition Scan leaves out is ok, not leased, not in flight, and not due: its outcome is
-// "not due" and it is only counted. Such a partition is read whole (GetMany) only when
-// selected. What the scan cannot see: an account partition without an AccessToken row, which
-// no freshtoken write leaves (Commit and SaveConsent write all three rows together).
+// "not due" and it is only counted. A partition selected by its expiry comes from the scan
+// whole (Candidate.Record), so that a due account costs no read of its own; the other selected
+// partitions are read whole (GetMany) just ahead of the workers. What the scan cannot see: an
+// account partition without an AccessToken row, which no freshtoken write leaves (Commit and
+// SaveConsent write all three rows together).
 type Scanner interface {
 	Scan(ctx context.Context, o store.ScanOptions) (map[string]store.Candidate, error)
 	GetMany(ctx context.Context, names []string) (map[string]*store.Record, error)
@@ -255,8 +257,16 @@ func (r *Refresher) plan(ctx context.Context) ([]item, time.Time, error) {
 			}
 			for pk, cand := range cands {
 				if a := account(pk); a != nil {
-					idle := r.idle(a, cand, now)
-					items = append(items, item{conn: a, fetch: !idle, idle: idle, expiry: cand.Expiry, left: left[pk], many: true})
+					it := item{conn: a, expiry: cand.Expiry, left: left[pk], many: true}
+					switch {
+					case r.idle(a, cand, now):
+						it.idle = true
+					case cand.Record != nil:
+						it.rec = cand.Record // read whole by the scan
+					default:
+						it.fetch = true
+					}
+					items = append(items, it)
 				}
 			}
 		}
@@ -358,7 +368,7 @@ func (r *Refresher) work(ctx context.Context, owner string, items []item) []Resu
 	handled := make([]bool, len(items))
 	for rd := range reads {
 		err := <-rd.done
-		if !stopped && items[rd.batch[0]].fetch {
+		if !stopped && !items[rd.batch[0]].idle {
 			if last := r.lastStart(ctx); ctx.Err() != nil || !last.IsZero() && !time.Now().Before(last) {
 				stopped = true
 				close(stop)
@@ -369,7 +379,7 @@ func (r *Refresher) work(ctx context.Context, owner string, items []item) []Resu
 			switch {
 			case items[k].idle:
 				results[k] = Result{Connection: items[k].conn.Name, Outcome: NotDue, Expiry: items[k].expiry}
-			case stopped && items[k].fetch:
+			case stopped:
 				results[k] = Result{Connection: items[k].conn.Name, Outcome: Deferred, Expiry: items[k].expiry,
 					Detail: "due, not started before the pass's end"}
 			case err != nil:

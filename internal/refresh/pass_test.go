@@ -422,3 +422,55 @@ func TestIdleWithoutHorizon(t *testing.T) {
 		t.Errorf("summary bound %v; want none (every account counted)", s.Bound)
 	}
 }
+
+// wholeless is a store whose scan never reads a partition whole, as for rows an earlier version
+// wrote without the access-token expiry on the RefreshToken and Status rows.
+type wholeless struct{ *store.Store }
+
+func (w wholeless) Scan(ctx context.Context, o store.ScanOptions) (map[string]store.Candidate, error) {
+	m, err := w.Store.Scan(ctx, o)
+	for pk, c := range m {
+		c.Record = nil
+		m[pk] = c
+	}
+	return m, err
+}
+
+// TestDuePassRequests: a due account costs its lease and its commit, and no read of its own:
+// the scan read it whole. Where the scan could not, the pass reads the accounts in batches just
+// ahead of the refreshes, with the same outcome.
+func TestDuePassRequests(t *testing.T) {
+	const n = 50
+	for _, tc := range []struct {
+		name  string
+		wrap  func(*store.Store) refresh.Store
+		reads int64 // requests besides the leases and commits
+	}{
+		{"read whole by the scan", func(s *store.Store) refresh.Store { return s }, 3},
+		{"rows without the copy", func(s *store.Store) refresh.Store { return wholeless{s} }, 3 + (n+store.GetManyBatch-1)/store.GetManyBatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTableEnv(t)
+			p := newFakeProvider(e.clock.Now, true)
+			for i := range n {
+				e.seed(fmt.Sprintf("s.a%02d", i), time.Minute)
+			}
+			r := refresh.New(refresh.Options{Store: tc.wrap(e.store), Connections: []*connection.Connection{manyConn("s", p, strict)},
+				Now: e.clock.Now, Log: zerolog.New(e.logs), Jitter: func() float64 { return 1 }, Owner: "host"})
+			e.reqs.n.Store(0)
+			rep := r.Run(t.Context())
+			if s := rep.Summaries[0]; s.Counts[refresh.Refreshed] != n {
+				t.Fatalf("%q; want %d refreshed", s.Line(), n)
+			}
+			if got, want := e.reqs.n.Load(), tc.reads+2*n; got != want {
+				t.Errorf("the pass sent %d storage requests; want %d (%d reads, a lease and a commit per account)", got, want, tc.reads)
+			}
+			for i := range n {
+				c, err := e.store.Get(t.Context(), fmt.Sprintf("s.a%02d", i))
+				if err != nil || c.Status.Generation != 1 || c.Status.LeaseOwner != "" {
+					t.Errorf("s.a%02d after the pass: %+v, %v; want refreshed once, no lease", i, c, err)
+				}
+			}
+		})
+	}
+}

@@ -32,7 +32,7 @@ const (
 	DefaultMargin      = 30 * time.Minute
 	DefaultLease       = 3 * time.Minute
 	DefaultReserve     = 75 * time.Second
-	DefaultConcurrency = 32
+	DefaultConcurrency = 24
 )
 
 // Options configure a Refresher. Zero values take the defaults above.

@@ -89,7 +89,7 @@ func (s *Store) SaveInvitedConsent(ctx context.Context, name string, t Tokens, s
 		{rowInvitePrefix + inv.ID, invitePropsOf(inv), aztables.TransactionTypeAdd},
 		{RowAccessToken, accessProps(t, now), aztables.TransactionTypeInsertReplace},
 		{RowRefreshToken, refreshProps(t, now), aztables.TransactionTypeInsertReplace},
-		{RowStatus, statusProps(st), aztables.TransactionTypeInsertReplace},
+		{RowStatus, statusProps(st, t.ExpiresAt), aztables.TransactionTypeInsertReplace},
 	} {
 		body, err := s.encodeRow(name, r.rk, r.props)
 		if err != nil {

@@ -32,7 +32,7 @@ func (s *Store) Put(ctx context.Context, r *Record) error {
 	}{
 		{r.HasAccess, RowAccessToken, accessProps(r.Tokens, s.now()), &r.ETags.Access},
 		{r.HasRefresh, RowRefreshToken, refreshProps(r.Tokens, s.now()), &r.ETags.Refresh},
-		{r.HasStatus, RowStatus, statusProps(r.Status), &r.ETags.Status},
+		{r.HasStatus, RowStatus, statusProps(r.Status, r.Tokens.ExpiresAt), &r.ETags.Status},
 	}
 	for _, row := range rows {
 		if !row.has {

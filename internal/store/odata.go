@@ -95,7 +95,7 @@ func filterValues(tmpl string, args map[string]any) (string, error) {
 		return "", err
 	}
 	for lit, dt := range times {
-		f = strings.Replace(f, lit, dt, 1)
+		f = strings.ReplaceAll(f, lit, dt)
 	}
 	return f, nil
 }

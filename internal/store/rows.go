@@ -19,6 +19,9 @@ const (
 	propTokenType = "TokenType"
 	propScope     = "Scope"
 	propUpdatedAt = "UpdatedAt"
+	// propAccessExpiresAt is a copy of the AccessToken row's ExpiresAt on the RefreshToken and
+	// Status rows, written with them, so that Scan finds a due account's three rows in one query.
+	propAccessExpiresAt = "AccessExpiresAt"
 
 	propVerifier = "Verifier"
 	propReplace  = "Replace"
@@ -81,10 +84,12 @@ func refreshProps(t Tokens, now time.Time) map[string]any {
 	p := map[string]any{propValue: t.RefreshToken}
 	putTime(p, propExpiresAt, t.RefreshExpiresAt)
 	putTime(p, propUpdatedAt, now)
+	putTime(p, propAccessExpiresAt, t.ExpiresAt)
 	return p
 }
 
-func statusProps(s Status) map[string]any {
+// statusProps are the properties of a Status row beside an access token expiring at access.
+func statusProps(s Status, access time.Time) map[string]any {
 	p := map[string]any{
 		"State":               string(s.State),
 		"Provider":            s.Provider,
@@ -111,6 +116,7 @@ func statusProps(s Status) map[string]any {
 	putTime(p, "FailingSince", s.FailingSince)
 	putTime(p, "NotifiedAt", s.NotifiedAt)
 	putTime(p, "NotifyClaimUntil", s.NotifyClaimUntil)
+	putTime(p, propAccessExpiresAt, access)
 	return p
 }
 

@@ -41,42 +41,40 @@ type Candidate struct {
 	// Attention: its Status row was selected: State is not ok, a lease or an in-flight marker is
 	// set, or the refresh-token deadline is before DeadlineBefore.
 	Attention bool
+	// Record, when set, is the partition as Get would read it, ETags included: the scan read its
+	// three rows whole. It is set only with ExpiresBefore, for a partition whose AccessToken row
+	// expires by it and whose three rows were written together (the RefreshToken and Status rows
+	// carry that same expiry). A pass may act on it as on a Get; without it, read the partition.
+	Record *Record
 }
 
-// Scan finds the partitions a pass must read whole, without reading every row: paged queries
-// over the AccessToken rows that expire by o.ExpiresBefore, over those without a value, and
-// over the Status rows that are not plainly ok, each selecting only keys and times, so that it
-// costs one request per page of 1,000 matching rows. A partition neither query selects has an access token that
-// expires after o.ExpiresBefore (or never), is ok, holds no lease, has no refresh in flight and
-// no refresh-token deadline before o.DeadlineBefore. Partitions of AuthState rows only are never
-// selected.
+// Scan finds the partitions a pass must look at, without reading every row, in paged queries
+// that cost one request per page of 1,000 matching rows:
+//   - with o.ExpiresBefore, the three rows of the partitions whose access token expires by it
+//     (the RefreshToken and Status rows carry a copy of that expiry), whole, so that a pass
+//     needs no other read of them (Candidate.Record); without it, every AccessToken row, keys
+//     and times only;
+//   - the AccessToken rows without a value;
+//   - the Status rows that are not plainly ok, keys only.
+//
+// A partition no query selects has an access token that expires after o.ExpiresBefore (or
+// never), is ok, holds no lease, has no refresh in flight and no refresh-token deadline before
+// o.DeadlineBefore. Partitions of AuthState rows only are never selected.
 func (s *Store) Scan(ctx context.Context, o ScanOptions) (map[string]Candidate, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	m := map[string]Candidate{}
 
-	access := "RowKey eq {a}"
-	args := map[string]any{"a": RowAccessToken}
-	if !o.ExpiresBefore.IsZero() {
-		access += " and ExpiresAt le {t}"
-		args["t"] = o.ExpiresBefore
+	var err error
+	if o.ExpiresBefore.IsZero() {
+		err = s.scanAccessKeys(ctx, m)
+	} else {
+		err = s.scanDue(ctx, o.ExpiresBefore, m)
 	}
-	f, err := filterValues(access, args)
-	if err != nil {
-		return nil, fmt.Errorf("store: scan: %w", err)
-	}
-	err = s.queryKeys(ctx, f, "PartitionKey,RowKey,"+propExpiresAt+","+propUpdatedAt, func(e aztables.EDMEntity) error {
-		c := m[e.PartitionKey]
-		c.Access = true
-		r := propReader{row: e.RowKey, p: e.Properties}
-		c.Expiry, c.Stored = r.time(propExpiresAt), r.time(propUpdatedAt)
-		m[e.PartitionKey] = c
-		return r.err
-	})
 	if err != nil {
 		return nil, fmt.Errorf("store: scan access tokens: %w", err)
 	}
-	f, err = filterValues("RowKey eq {a} and Value eq {empty}", map[string]any{"a": RowAccessToken, "empty": ""})
+	f, err := filterValues("RowKey eq {a} and Value eq {empty}", map[string]any{"a": RowAccessToken, "empty": ""})
 	if err != nil {
 		return nil, fmt.Errorf("store: scan: %w", err)
 	}
@@ -93,7 +91,7 @@ func (s *Store) Scan(ctx context.Context, o ScanOptions) (map[string]Candidate, 
 	}
 
 	status := "RowKey eq {s} and (State ne {ok} or LeaseOwner ne {empty} or InFlight ne {empty}"
-	args = map[string]any{"s": RowStatus, "ok": string(StateOK), "empty": ""}
+	args := map[string]any{"s": RowStatus, "ok": string(StateOK), "empty": ""}
 	if !o.DeadlineBefore.IsZero() {
 		status += " or RefreshDeadline le {d}"
 		args["d"] = o.DeadlineBefore
@@ -114,16 +112,116 @@ func (s *Store) Scan(ctx context.Context, o ScanOptions) (map[string]Candidate, 
 	return m, nil
 }
 
-// queryKeys runs one filtered query selecting only the properties in sel, page by page.
+// scanAccessKeys adds every AccessToken row to m, keys and times only.
+func (s *Store) scanAccessKeys(ctx context.Context, m map[string]Candidate) error {
+	f, err := filterValues("RowKey eq {a}", map[string]any{"a": RowAccessToken})
+	if err != nil {
+		return err
+	}
+	return s.queryKeys(ctx, f, "PartitionKey,RowKey,"+propExpiresAt+","+propUpdatedAt, func(e aztables.EDMEntity) error {
+		c := m[e.PartitionKey]
+		c.Access = true
+		r := propReader{row: e.RowKey, p: e.Properties}
+		c.Expiry, c.Stored = r.time(propExpiresAt), r.time(propUpdatedAt)
+		m[e.PartitionKey] = c
+		return r.err
+	})
+}
+
+// scanDue adds to m the partitions whose AccessToken row expires by t, each with its Record when
+// its other two rows, read in the same query, carry the same expiry: written together, by a
+// Commit, a consent or a status write conditional on them.
+func (s *Store) scanDue(ctx context.Context, t time.Time, m map[string]Candidate) error {
+	f, err := filterValues("(RowKey eq {a} and ExpiresAt le {t}) or ((RowKey eq {r} or RowKey eq {s}) and "+propAccessExpiresAt+" le {t})",
+		map[string]any{"a": RowAccessToken, "r": RowRefreshToken, "s": RowStatus, "t": t})
+	if err != nil {
+		return err
+	}
+	type read struct {
+		rec    *Record
+		copies []time.Time // AccessExpiresAt of the other rows read
+	}
+	reads := map[string]*read{}
+	err = s.queryKeys(ctx, f, "", func(e aztables.EDMEntity) error {
+		rd := reads[e.PartitionKey]
+		if rd == nil {
+			rd = &read{rec: &Record{Name: e.PartitionKey}}
+			reads[e.PartitionKey] = rd
+		}
+		if err := s.openRow(&e); err != nil && rd.rec.SecretErr == nil {
+			rd.rec.SecretErr = fmt.Errorf("connection %q: %w", e.PartitionKey, err)
+		}
+		if err := rd.rec.apply(e); err != nil {
+			return err
+		}
+		r := propReader{row: e.RowKey, p: e.Properties}
+		if e.RowKey == RowAccessToken {
+			c := m[e.PartitionKey]
+			c.Access = true
+			c.Expiry, c.Stored = r.time(propExpiresAt), r.time(propUpdatedAt)
+			m[e.PartitionKey] = c
+		} else {
+			rd.copies = append(rd.copies, r.time(propAccessExpiresAt))
+		}
+		return r.err
+	})
+	if err != nil {
+		return err
+	}
+	for pk, rd := range reads {
+		c, ok := m[pk]
+		if !ok {
+			continue // the other rows only: their access token was rewritten since
+		}
+		rec := rd.rec
+		whole := rec.HasAccess && rec.HasRefresh && rec.HasStatus && len(rd.copies) == 2
+		for _, x := range rd.copies {
+			whole = whole && x.Equal(rec.Tokens.ExpiresAt)
+		}
+		if whole {
+			c.Record = rec
+			m[pk] = c
+		}
+	}
+	return nil
+}
+
+// queryKeys runs one filtered query selecting only the properties in sel (all when ""), page by
+// page.
 func (s *Store) queryKeys(ctx context.Context, f, sel string, each func(aztables.EDMEntity) error) error {
 	top := int32(PageSize)
-	pager := s.client.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &f, Select: &sel, Top: &top})
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return classify(err)
+	o := &aztables.ListEntitiesOptions{Filter: &f, Top: &top}
+	if sel != "" {
+		o.Select = &sel
+	}
+	// The next page is asked for while this one is decoded.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		page aztables.ListEntitiesResponse
+		err  error
+	}
+	pages := make(chan answer, 1)
+	go func() {
+		defer close(pages)
+		pager := s.client.NewListEntitiesPager(o)
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			select {
+			case pages <- answer{page, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
 		}
-		for _, raw := range page.Entities {
+	}()
+	for a := range pages {
+		if a.err != nil {
+			return classify(a.err)
+		}
+		for _, raw := range a.page.Entities {
 			e, err := decodeEntity(raw)
 			if err != nil {
 				return err

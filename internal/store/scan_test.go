@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"slices"
 	"strings"
 	"testing"
@@ -137,10 +139,79 @@ func TestScanPages(t *testing.T) {
 	if len(got) != n {
 		t.Errorf("Scan found %d partitions; want %d", len(got), n)
 	}
-	// Three pages of access tokens, and one empty page each of empty access tokens and of
-	// status rows.
-	if r := ct.n.Load(); r != 5 {
-		t.Errorf("Scan over %d partitions sent %d requests; want 5", n, r)
+	// Every partition is due and read whole: 6,300 rows in seven pages; then one empty page
+	// each of empty access tokens and of status rows.
+	if r := ct.n.Load(); r != 9 {
+		t.Errorf("Scan over %d due partitions sent %d requests; want 9", n, r)
+	}
+	for name, c := range got {
+		if c.Record == nil || c.Record.Tokens.RefreshToken == "" || c.Record.ETags.Status == "" {
+			t.Fatalf("%s: Scan did not read the due partition whole: %+v", name, c)
+		}
+	}
+	// Without a bound, the AccessToken rows' keys and times only: three pages.
+	ct.n.Store(0)
+	if got, err = s.Scan(ctx, ScanOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if r := ct.n.Load(); len(got) != n || r != 5 {
+		t.Errorf("Scan without a bound found %d partitions in %d requests; want %d in 5", len(got), r, n)
+	}
+}
+
+// TestScanWholeNeedsTheCopies: Scan reads a due partition whole only when its RefreshToken and
+// Status rows carry its access token's expiry: rows written without it (by an earlier version,
+// or by another program) or out of step with it are read again by the pass.
+func TestScanWholeNeedsTheCopies(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	soon := testNow.Add(10 * time.Minute)
+	for _, name := range []string{"d.plain", "d.old", "d.stale"} {
+		x := testTokens(name)
+		x.ExpiresAt = soon
+		if err := s.SaveConsent(ctx, name, x, Status{State: StateOK}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// d.old: the Status row as an earlier version wrote it, without the copy.
+	rec, err := s.Get(ctx, "d.old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := statusProps(rec.Status, time.Time{})
+	body, err := encodeEntity("d.old", RowStatus, props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.UpsertEntity(ctx, body, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace}); err != nil {
+		t.Fatal(err)
+	}
+	// d.stale: a RefreshToken row whose copy names another expiry.
+	rec, err = s.Get(ctx, "d.stale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := rec.Tokens
+	other.ExpiresAt = testNow.Add(5 * time.Minute)
+	body, err = encodeEntity("d.stale", RowRefreshToken, refreshProps(other, testNow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.UpsertEntity(ctx, body, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace}); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.Scan(ctx, ScanOptions{ExpiresBefore: testNow.Add(30 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := got["d.plain"]; c.Record == nil {
+		t.Errorf("d.plain, written by SaveConsent: no Record")
+	}
+	for _, name := range []string{"d.old", "d.stale"} {
+		if c, ok := got[name]; !ok || !c.Access || c.Record != nil {
+			t.Errorf("%s = %+v (selected %v); want selected by its expiry, without a Record", name, c, ok)
+		}
 	}
 }
 
@@ -188,5 +259,67 @@ func TestGetMany(t *testing.T) {
 		if i%3 == 0 {
 			t.Errorf("GetMany returned %s, which is not stored", name)
 		}
+	}
+}
+
+// TestConditionalWritesMergeOrReplace: a conditional write that drops no property of the row
+// merges, keeping a property another program added; one that drops a property (a lease's
+// LeaseUntil, cleared by the commit) replaces, and the property is gone.
+func TestConditionalWritesMergeOrReplace(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if err := s.SaveConsent(ctx, "m.a", testTokens("m"), Status{State: StateOK}); err != nil {
+		t.Fatal(err)
+	}
+	// Another program adds a property to the Status row.
+	add, err := json.Marshal(map[string]any{"PartitionKey": "m.a", "RowKey": RowStatus, "Note": "mine"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.UpdateEntity(ctx, add, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeMerge}); err != nil {
+		t.Fatal(err)
+	}
+	note := func() string {
+		t.Helper()
+		resp, err := s.client.GetEntity(ctx, "m.a", RowStatus, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e map[string]any
+		if err := json.Unmarshal(resp.Value, &e); err != nil {
+			t.Fatal(err)
+		}
+		n, _ := e["Note"].(string)
+		return n
+	}
+	rec, err := s.Get(ctx, "m.a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := rec.Status
+	lease.LeaseOwner, lease.LeaseUntil = "pass", testNow.Add(3*time.Minute)
+	if err := s.Lease(ctx, rec, lease); err != nil {
+		t.Fatal(err)
+	}
+	if got := note(); got != "mine" {
+		t.Errorf("after the lease (which drops nothing) Note = %q; want it kept", got)
+	}
+	st := rec.Status
+	st.LeaseOwner, st.LeaseUntil = "", time.Time{}
+	if err := s.Commit(ctx, rec, testTokens("n"), st); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "m.a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Status.LeaseUntil.IsZero() || got.Status.LeaseOwner != "" {
+		t.Errorf("after the commit the lease remains: %+v", got.Status)
+	}
+	if n := note(); n != "" {
+		t.Errorf("after the commit (which drops LeaseUntil, so replaces) Note = %q; want it gone", n)
+	}
+	if got.Tokens.RefreshToken != testTokens("n").RefreshToken {
+		t.Errorf("the commit did not store the new pair")
 	}
 }

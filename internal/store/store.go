@@ -158,10 +158,23 @@ func defaultHTTPClient() *http.Client {
 			TLSHandshakeTimeout:   5 * time.Second,
 			ResponseHeaderTimeout: 10 * time.Second,
 			IdleConnTimeout:       60 * time.Second,
-			MaxIdleConnsPerHost:   8,
+			MaxIdleConnsPerHost:   64,
 			ForceAttemptHTTP2:     true,
 		},
 	}
+}
+
+// keepsAll says whether a conditional write of props over a row read as old drops none of old's
+// properties. Such a write is sent as a merge: under If-Match it leaves the row Replace would
+// (keeping only properties freshtoken never wrote), and the table does less work for it than
+// for a replace. A write that drops a property (a lease's LeaseUntil, cleared) replaces.
+func keepsAll(old, props map[string]any) bool {
+	for k := range old {
+		if _, ok := props[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -244,8 +257,8 @@ func (s *Store) query(ctx context.Context, f string) (map[string]*Record, error)
 }
 
 // Lease writes st as c's Status row, conditional on the Status row c holds: replaced if its ETag
-// still matches, inserted if c had none. Losing the race is ErrConflict. On success c holds st and
-// the new ETag.
+// still matches (merged where that drops no property, see keepsAll), inserted if c had none.
+// Losing the race is ErrConflict. On success c holds st and the new ETag.
 func (s *Store) Lease(ctx context.Context, c *Record, st Status) error {
 	return s.writeStatus(ctx, "lease", c, st)
 }
@@ -268,14 +281,19 @@ func (s *Store) writeStatus(ctx context.Context, op string, c *Record, st Status
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	body, err := s.encodeRow(c.Name, RowStatus, statusProps(st))
+	props := statusProps(st, c.Tokens.ExpiresAt)
+	body, err := s.encodeRow(c.Name, RowStatus, props)
 	if err != nil {
 		return fmt.Errorf("store: %s %s: %w", op, c.Name, err)
 	}
 	var etag azcore.ETag
 	if c.HasStatus {
 		var resp aztables.UpdateEntityResponse
-		resp, err = s.client.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &c.ETags.Status, UpdateMode: aztables.UpdateModeReplace})
+		mode := aztables.UpdateModeReplace
+		if keepsAll(statusProps(c.Status, c.Tokens.ExpiresAt), props) {
+			mode = aztables.UpdateModeMerge
+		}
+		resp, err = s.client.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &c.ETags.Status, UpdateMode: mode})
 		etag = resp.ETag
 	} else {
 		var resp aztables.AddEntityResponse
@@ -307,14 +325,14 @@ func (s *Store) Commit(ctx context.Context, c *Record, t Tokens, st Status) erro
 	st.RefreshDeadline = t.RefreshExpiresAt
 	now := s.now()
 	rows := []struct {
-		rk    string
-		props map[string]any
-		has   bool
-		etag  azcore.ETag
+		rk         string
+		props, old map[string]any // old: the row as c holds it
+		has        bool
+		etag       azcore.ETag
 	}{
-		{RowAccessToken, accessProps(t, now), c.HasAccess, c.ETags.Access},
-		{RowRefreshToken, refreshProps(t, now), c.HasRefresh, c.ETags.Refresh},
-		{RowStatus, statusProps(st), c.HasStatus, c.ETags.Status},
+		{RowAccessToken, accessProps(t, now), accessProps(c.Tokens, now), c.HasAccess, c.ETags.Access},
+		{RowRefreshToken, refreshProps(t, now), refreshProps(c.Tokens, now), c.HasRefresh, c.ETags.Refresh},
+		{RowStatus, statusProps(st, t.ExpiresAt), statusProps(c.Status, c.Tokens.ExpiresAt), c.HasStatus, c.ETags.Status},
 	}
 	actions := make([]aztables.TransactionAction, len(rows))
 	for i, r := range rows {
@@ -328,7 +346,11 @@ func (s *Store) Commit(ctx context.Context, c *Record, t Tokens, st Status) erro
 		actions[i] = aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: body}
 		if r.has {
 			etag := r.etag
-			actions[i] = aztables.TransactionAction{ActionType: aztables.TransactionTypeUpdateReplace, Entity: body, IfMatch: &etag}
+			typ := aztables.TransactionTypeUpdateReplace
+			if keepsAll(r.old, r.props) {
+				typ = aztables.TransactionTypeUpdateMerge
+			}
+			actions[i] = aztables.TransactionAction{ActionType: typ, Entity: body, IfMatch: &etag}
 		}
 	}
 	etags, err := s.transact(ctx, actions)
@@ -359,7 +381,7 @@ func (s *Store) SaveConsent(ctx context.Context, name string, t Tokens, st Statu
 	}{
 		{RowAccessToken, accessProps(t, now)},
 		{RowRefreshToken, refreshProps(t, now)},
-		{RowStatus, statusProps(st)},
+		{RowStatus, statusProps(st, t.ExpiresAt)},
 	} {
 		body, err := s.encodeRow(name, r.rk, r.props)
 		if err != nil {

@@ -81,6 +81,7 @@ var contractTests = []struct {
 	{"HostileGet", testHostileGet},
 	{"UnusualNames", testUnusualNames},
 	{"Scan", testScan},
+	{"ScanReadsDueWhole", testScanReadsDueWhole},
 }
 
 // base is a time with nanoseconds below the table's 100 ns precision.

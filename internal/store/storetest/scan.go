@@ -18,7 +18,8 @@ const (
 // or expires at or before o.ExpiresBefore (every AccessToken row when it is zero), and those
 // whose Status row is not plainly ok (State other than ok, a lease owner, an in-flight marker,
 // or a RefreshDeadline at or before o.DeadlineBefore when that is set). A missing time selects
-// nothing, as a missing property compares false in the table's filters.
+// nothing, as a missing property compares false in the table's filters. With ExpiresBefore, a
+// partition selected by its expiry that has all three rows carries its Record, as Get reads it.
 func (m *Memory) Scan(ctx context.Context, o store.ScanOptions) (_ map[string]store.Candidate, err error) {
 	d := m.data()
 	defer d.runHook(OpScan, "")
@@ -37,9 +38,14 @@ func (m *Memory) Scan(ctx context.Context, o store.ScanOptions) (_ map[string]st
 		var c store.Candidate
 		if p.etags.Access != "" {
 			exp := p.tokens.ExpiresAt
-			if o.ExpiresBefore.IsZero() || p.tokens.AccessToken == "" || !exp.IsZero() && !exp.After(storedTime(o.ExpiresBefore)) {
+			due := !o.ExpiresBefore.IsZero() && !exp.IsZero() && !exp.After(storedTime(o.ExpiresBefore))
+			if o.ExpiresBefore.IsZero() || p.tokens.AccessToken == "" || due {
 				// Memory keeps no UpdatedAt (it has no clock): Stored stays zero, unknown.
 				c.Access, c.Expiry, c.Empty = true, exp, p.tokens.AccessToken == ""
+			}
+			// Memory's three rows are always written together: read whole as the table's are.
+			if due && p.etags.Refresh != "" && p.etags.Status != "" {
+				c.Record = m.read(name, p)
 			}
 		}
 		if p.etags.Status != "" {
