@@ -55,7 +55,9 @@ func newLatencyProxy(tb testing.TB, target string, delay time.Duration, h http.H
 			tb.Fatal(err)
 		}
 		rp := httputil.NewSingleHostReverseProxy(u)
-		rp.Transport = &http.Transport{MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute}
+		// Idle connections are dropped before Azurite (Node: 5 s) closes them, which would reset a
+		// request sent on one as it closes.
+		rp.Transport = &http.Transport{MaxIdleConnsPerHost: 512, IdleConnTimeout: 4 * time.Second}
 		h = rp
 	}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
