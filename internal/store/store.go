@@ -158,8 +158,10 @@ func defaultHTTPClient() *http.Client {
 			TLSHandshakeTimeout:   5 * time.Second,
 			ResponseHeaderTimeout: 10 * time.Second,
 			IdleConnTimeout:       60 * time.Second,
-			MaxIdleConnsPerHost:   64,
-			ForceAttemptHTTP2:     true,
+			// Enough for a pass's concurrent refreshes and reads to find a connection to reuse,
+			// rather than open (and over TLS, handshake) a new one per request.
+			MaxIdleConnsPerHost: 64,
+			ForceAttemptHTTP2:   true,
 		},
 	}
 }
